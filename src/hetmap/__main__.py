@@ -1,0 +1,3 @@
+from hetmap.cli import main
+
+main()

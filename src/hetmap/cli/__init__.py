@@ -1,0 +1,5 @@
+"""The `hetmap` command line (typer)."""
+
+from hetmap.cli.app import app, main
+
+__all__ = ["app", "main"]

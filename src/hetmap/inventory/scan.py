@@ -1,0 +1,269 @@
+"""Find every mappable layer of a model and measure its work on a real forward pass."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from hetmap.errors import ConfigError, InputShapeError, ModelError
+from hetmap.inputs import ModelInput, batch_size_of, call_model
+from hetmap.inventory.normalize import normalize_model
+from hetmap.layers import LayerSpec, is_mappable, macs_of_call
+
+
+def check_tile(tile: tuple[int, int]) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in tile)
+    except (TypeError, ValueError):
+        raise ConfigError(f"tile must be a pair (rows, cols), got {tile!r}") from None
+    if rows <= 0 or cols <= 0:
+        raise ConfigError(f"tile sizes must be positive, got rows={rows}, cols={cols}")
+    return rows, cols
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One mappable layer: what it is, how much work it does per inference, how it tiles."""
+
+    name: str
+    spec: LayerSpec
+    macs: int  # per inference, summed over every call of the module
+    calls: int
+    input_shape: tuple[int, ...]  # first call, batch dimension included
+    output_shape: tuple[int, ...]
+    in_activations: int  # elements read per inference, over all calls
+    out_activations: int
+    tiles: int
+    tile_utilisation: float
+    skippable: bool  # identity keeps every call's shape, so `skip` is a valid candidate
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        return self.spec.weight_shape
+
+    @property
+    def params(self) -> int:
+        return self.spec.params
+
+    @property
+    def rows(self) -> int:
+        return self.spec.rows
+
+    @property
+    def cols(self) -> int:
+        return self.spec.cols
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "kind": self.kind, "spec": self.spec.to_dict(),
+            "weight_shape": list(self.weight_shape), "params": self.params, "macs": self.macs,
+            "calls": self.calls, "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape), "in_activations": self.in_activations,
+            "out_activations": self.out_activations, "rows": self.rows, "cols": self.cols,
+            "tiles": self.tiles, "tile_utilisation": self.tile_utilisation,
+            "skippable": self.skippable,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LayerInfo:
+        return cls(d["name"], LayerSpec.from_dict(d["spec"]), d["macs"], d["calls"],
+                   tuple(d["input_shape"]), tuple(d["output_shape"]), d["in_activations"],
+                   d["out_activations"], d["tiles"], d["tile_utilisation"], d["skippable"])
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The mappable layers of a model in execution order, with totals."""
+
+    layers: tuple[LayerInfo, ...]
+    tile: tuple[int, int]
+    batch_size: int
+    other_params: int = 0  # parameters outside mappable layers (norms, embeddings, ...)
+    _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({layer.name: i for i, layer in enumerate(self.layers)})
+
+    def __iter__(self) -> Iterator[LayerInfo]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, name: str) -> LayerInfo:
+        try:
+            return self.layers[self._index[name]]
+        except KeyError:
+            raise ModelError(f"no mappable layer named {name!r}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(layer.name for layer in self.layers)
+
+    @property
+    def total_macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def total_params(self) -> int:
+        return sum(layer.params for layer in self.layers) + self.other_params
+
+    @property
+    def total_tiles(self) -> int:
+        return sum(layer.tiles for layer in self.layers)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the model's mappable structure; mappings carry it to catch mix-ups."""
+        text = json.dumps([[layer.name, list(layer.weight_shape)] for layer in self.layers])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def __str__(self) -> str:
+        head = f"{'layer':<40} {'kind':<7} {'weight':<18} {'MACs':>12} {'rows x cols':>13} " \
+               f"{'tiles':>5} {'util':>6}"
+        lines = [head, "-" * len(head)]
+        for layer in self.layers:
+            shape = "x".join(map(str, layer.weight_shape))
+            lines.append(f"{layer.name[-40:]:<40} {layer.kind:<7} {shape:<18} {layer.macs:>12,} "
+                         f"{f'{layer.rows}x{layer.cols}':>13} {layer.tiles:>5} "
+                         f"{layer.tile_utilisation:>6.1%}")
+        lines.append("-" * len(head))
+        lines.append(f"{len(self.layers)} mappable layers, {self.total_macs:,} MACs per inference, "
+                     f"{self.total_params:,} params, {self.total_tiles} tiles of "
+                     f"{self.tile[0]}x{self.tile[1]}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tile": list(self.tile), "batch_size": self.batch_size,
+                "other_params": self.other_params, "fingerprint": self.fingerprint,
+                "total_macs": self.total_macs, "layers": [la.to_dict() for la in self.layers]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Inventory:
+        return cls(tuple(LayerInfo.from_dict(la) for la in d["layers"]),
+                   (int(d["tile"][0]), int(d["tile"][1])), int(d["batch_size"]),
+                   int(d.get("other_params", 0)))
+
+    @classmethod
+    def from_json(cls, text: str) -> Inventory:
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass
+class _Record:
+    spec: LayerSpec
+    order: int
+    macs: int = 0
+    calls: int = 0
+    input_shape: tuple[int, ...] = ()
+    output_shape: tuple[int, ...] = ()
+    in_act: int = 0
+    out_act: int = 0
+    skippable: bool = True
+
+
+def trace_layers(model: nn.Module, example_input: ModelInput,
+                 spec_of: dict[str, LayerSpec]) -> dict[str, _Record]:
+    """Run one forward and record, for each named layer, its calls, shapes and MACs."""
+    records: dict[str, _Record] = {}
+    handles = []
+    modules = dict(model.named_modules())
+
+    def hook(name: str):  # noqa: ANN202 - a forward hook factory
+        def record(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+            if not args or not isinstance(args[0], torch.Tensor) or \
+                    not isinstance(output, torch.Tensor):
+                return
+            x = args[0]
+            rec = records.setdefault(name, _Record(spec_of[name], len(records)))
+            if rec.calls == 0:
+                rec.input_shape, rec.output_shape = tuple(x.shape), tuple(output.shape)
+            rec.calls += 1
+            rec.macs += macs_of_call(rec.spec, x, output)
+            rec.in_act += x.numel()
+            rec.out_act += output.numel()
+            rec.skippable &= x.shape == output.shape and len(args) == 1
+        return record
+
+    for name in spec_of:
+        handles.append(modules[name].register_forward_hook(hook(name)))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            call_model(model, example_input)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        raise InputShapeError(
+            f"the model failed on the example input ({_describe(example_input)}): {err}. "
+            "Pass an input the model accepts, with a batch dimension first") from err
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return records
+
+
+def _describe(example_input: ModelInput) -> str:
+    if isinstance(example_input, torch.Tensor):
+        return f"tensor of shape {tuple(example_input.shape)}"
+    if isinstance(example_input, dict):
+        return "dict " + ", ".join(f"{k}: {tuple(v.shape) if hasattr(v, 'shape') else v!r}"
+                                    for k, v in example_input.items())
+    return f"{type(example_input).__name__} of {len(example_input)}"
+
+
+def mappable_specs(model: nn.Module) -> dict[str, LayerSpec]:
+    return {name: LayerSpec.from_module(m) for name, m in model.named_modules()
+            if name and is_mappable(m)}
+
+
+def scan(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (512, 512),
+         batch_size: int | None = None) -> Inventory:
+    """Inventory of `model`'s mappable layers, measured on a forward of `example_input`.
+
+    MACs are per inference: the totals over the forward divided by `batch_size` (by default
+    the leading dimension of the first tensor of the input). Layers the forward never calls
+    are left out, since they cost nothing and no mapping can affect them.
+    """
+    tile = check_tile(tile)
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"scan needs a torch.nn.Module, got {type(model).__name__}")
+    model = normalize_model(model)
+    specs = mappable_specs(model)
+    if not specs:
+        raise ModelError(f"{type(model).__name__} has no mappable layer (nn.Linear, nn.Conv1d, "
+                         "nn.Conv2d, nn.MultiheadAttention or transformers Conv1D)")
+    bs = batch_size if batch_size is not None else batch_size_of(example_input)
+    if bs <= 0:
+        raise InputShapeError(f"batch_size must be positive, got {bs}")
+    records = trace_layers(model, example_input, specs)
+    if not records:
+        raise ModelError(f"the forward of {type(model).__name__} called none of its "
+                         f"{len(specs)} mappable layers with a tensor")
+    layers = []
+    for name, rec in sorted(records.items(), key=lambda kv: kv[1].order):
+        layers.append(LayerInfo(
+            name=name, spec=rec.spec, macs=rec.macs // bs, calls=rec.calls,
+            input_shape=rec.input_shape, output_shape=rec.output_shape,
+            in_activations=rec.in_act // bs, out_activations=rec.out_act // bs,
+            tiles=rec.spec.tiles(tile), tile_utilisation=rec.spec.tile_utilisation(tile),
+            skippable=rec.skippable))
+    mapped = {id(p) for name in records for p in dict(model.named_modules())[name].parameters()}
+    other = sum(p.numel() for p in model.parameters() if id(p) not in mapped)
+    return Inventory(tuple(layers), tile, bs, other)

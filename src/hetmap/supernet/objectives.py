@@ -1,0 +1,112 @@
+"""Exact hardware objectives of a mapping, from the inventory and the candidates' targets.
+
+Everything is precomputed per (layer, candidate) into small arrays, so a mapping - or a batch
+of thousands - is scored by gathering and summing; no model run is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from hetmap.inventory import Inventory
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """Hardware-side scores of one mapping."""
+
+    analog_mac_ratio: float  # analog MACs / executed MACs (skipped layers execute none)
+    digital_weight_bytes: float  # weights and biases held in digital memory
+    analog_tiles: int
+    tile_utilisation: float  # used cells / cells of the tiles analog layers occupy
+    total_params: int  # parameters of the model as mapped (skipped layers removed)
+    skipped_mac_ratio: float  # MACs removed by skip / MACs of the original model
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CandidateFacts:
+    target: str  # "digital", "analog" or "none"
+    weight_bits: int
+    bias_bits: int
+
+
+class ObjectiveTable:
+    """Per-(layer, candidate) contributions; layers in `order`, candidates by index."""
+
+    def __init__(self, inventory: Inventory, order: tuple[str, ...],
+                 offered: dict[str, tuple[str, ...]], facts: dict[str, CandidateFacts]) -> None:
+        self.order = order
+        self.offered = offered
+        n_layers = len(order)
+        width = max(len(offered[name]) for name in order)
+        shape = (n_layers, width)
+        self.analog_macs = np.zeros(shape)
+        self.executed_macs = np.zeros(shape)
+        self.digital_bytes = np.zeros(shape)
+        self.tiles = np.zeros(shape, dtype=np.int64)
+        self.cells = np.zeros(shape)
+        self.params = np.zeros(shape, dtype=np.int64)
+        self.tile_cells = inventory.tile[0] * inventory.tile[1]
+        self.total_macs = float(inventory.total_macs)
+        self.other_params = inventory.other_params
+        for i, name in enumerate(order):
+            layer = inventory[name]
+            spec = layer.spec
+            bias = spec.out_features if spec.bias else 0
+            for j, cand in enumerate(offered[name]):
+                f = facts[cand]
+                if f.target == "none":
+                    continue
+                self.executed_macs[i, j] = layer.macs
+                self.params[i, j] = spec.params
+                if f.target == "analog":
+                    self.analog_macs[i, j] = layer.macs
+                    self.tiles[i, j] = layer.tiles
+                    self.cells[i, j] = spec.weight_numel
+                else:
+                    self.digital_bytes[i, j] = (spec.weight_numel * f.weight_bits
+                                                + bias * f.bias_bits) / 8
+
+    def indices(self, choices: dict[str, str]) -> np.ndarray:
+        return np.array([self.offered[name].index(choices[name]) for name in self.order])
+
+    def evaluate_indices(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Objectives of a batch of mappings given as an (N, layers) index array."""
+        idx = np.atleast_2d(idx)
+        rows = np.arange(len(self.order))[None, :]
+
+        def total(table: np.ndarray) -> np.ndarray:
+            return table[rows, idx].sum(axis=1)
+
+        executed = total(self.executed_macs)
+        analog = total(self.analog_macs)
+        tiles = total(self.tiles)
+        cells = total(self.cells)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(executed > 0, analog / executed, 0.0)
+            util = np.where(tiles > 0, cells / (tiles * self.tile_cells), 0.0)
+        return {
+            "analog_mac_ratio": ratio,
+            "digital_weight_bytes": total(self.digital_bytes),
+            "analog_tiles": tiles,
+            "tile_utilisation": util,
+            "total_params": total(self.params) + self.other_params,
+            "skipped_mac_ratio": 1.0 - executed / self.total_macs,
+        }
+
+    def evaluate(self, choices: dict[str, str]) -> Objectives:
+        values = self.evaluate_indices(self.indices(choices))
+        return Objectives(
+            analog_mac_ratio=float(values["analog_mac_ratio"][0]),
+            digital_weight_bytes=float(values["digital_weight_bytes"][0]),
+            analog_tiles=int(values["analog_tiles"][0]),
+            tile_utilisation=float(values["tile_utilisation"][0]),
+            total_params=int(values["total_params"][0]),
+            skipped_mac_ratio=float(values["skipped_mac_ratio"][0]),
+        )
