@@ -1,0 +1,95 @@
+"""Hardware cost model speed and headline numbers on ResNet-20 and BERT-base (hermes-pcm).
+
+Prints, per model: the one-time table build (ZigZag calls, seconds), the rebuild from the
+disk cache, latency/energy of all-FP32, all-FP16, all-INT8, all-analog and a mixed mapping
+(first and last layers INT8, the rest analog) with ratios to FP32, and mappings costed per
+second vectorised vs. one `breakdown` call per mapping measured in the same run.
+
+    .venv/bin/python bench/cost_speed.py [--models resnet20 bert-base] [--cache-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from hetmap.hardware import CostTable, HardwareSpec, MappingCost, load_hardware
+from hetmap.inventory import Inventory, scan
+
+CANDIDATES = ("fp32", "fp16", "int8", "analog")
+
+
+def inventory_of(name: str, seq: int) -> Inventory:
+    if name == "resnet20":
+        from hetmap.models import resnet_cifar
+
+        return scan(resnet_cifar(20), torch.zeros(1, 3, 32, 32), tile=(256, 256))
+    from transformers import BertConfig, BertModel
+
+    model = BertModel(BertConfig())  # BERT-base from its config, random weights
+    return scan(model, {"input_ids": torch.zeros(1, seq, dtype=torch.long)}, tile=(256, 256))
+
+
+def line(label: str, cost: MappingCost, ref: MappingCost) -> str:
+    fits = "" if cost.fits else f"  (needs {cost.analog_tiles} tiles > {cost.tile_budget})"
+    return (f"  {label:<10} {cost.latency_s * 1e3:9.4f} ms {cost.energy_j * 1e6:11.2f} uJ   "
+            f"FP32/this: latency {ref.latency_s / cost.latency_s:5.2f}x, "
+            f"energy {ref.energy_j / cost.energy_j:5.2f}x{fits}")
+
+
+def report(name: str, hw: HardwareSpec, args: argparse.Namespace) -> None:
+    inv = inventory_of(name, args.seq)
+    offered = {n: CANDIDATES for n in inv.names}
+    table = CostTable.build(inv, offered, hw, args.cache_dir)
+    print(f"\n{name}: {len(inv)} layers, {inv.total_macs / 1e6:.1f} M MACs, "
+          f"{inv.total_tiles} tiles of 256x256 if all analog")
+    print(f"  table build: {table.build_seconds:.2f} s, {table.zigzag_calls} ZigZag calls, "
+          f"{table.cache_hits} cache hits")
+    again = CostTable.build(inv, offered, hw, args.cache_dir)
+    print(f"  rebuild from cache: {again.build_seconds:.3f} s, {again.zigzag_calls} ZigZag calls")
+    if inv.total_tiles > hw.analog.n_tiles:
+        hw = hw.model_copy(update={"analog": hw.analog.model_copy(
+            update={"n_tiles": inv.total_tiles})})
+        table.hw = hw
+        print(f"  all-analog needs {inv.total_tiles} tiles > 64: costed on hermes-pcm scaled "
+              f"to {inv.total_tiles} tiles (several chips), no reprogramming")
+    costs = {c: table.uniform(c) for c in CANDIDATES}
+    mixed = {n: "analog" for n in inv.names}
+    mixed[inv.names[0]] = mixed[inv.names[-1]] = "int8"
+    costs["mixed"] = table.breakdown(mixed)
+    for label, cost in costs.items():
+        print(line(label, cost, costs["fp32"]))
+    mixed_cost = costs["mixed"]
+    print(f"  mixed: transfers {mixed_cost.transfer_energy_j * 1e6:.3f} uJ, "
+          f"{mixed_cost.analog_tiles} tiles")
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(CANDIDATES), size=(args.n, len(inv)))
+    start = time.perf_counter()
+    table.evaluate_indices(idx, check_tiles=False)
+    vec = args.n / (time.perf_counter() - start)
+    k = min(200, args.n)
+    start = time.perf_counter()
+    for row in idx[:k]:
+        table.breakdown({n: CANDIDATES[j] for n, j in zip(inv.names, row)}, check_tiles=False)
+    loop = k / (time.perf_counter() - start)
+    print(f"  mappings costed per second: {vec:,.0f} vectorised vs {loop:,.0f} one by one "
+          f"({vec / loop:.0f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["resnet20", "bert-base"])
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--seq", type=int, default=128)
+    args = parser.parse_args()
+    hw = load_hardware("hermes-pcm")
+    for name in args.models:
+        report(name, hw, args)
+
+
+if __name__ == "__main__":
+    main()

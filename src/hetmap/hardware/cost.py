@@ -1,0 +1,112 @@
+"""What a mapping costs: totals, a per-layer breakdown, and the two system-level terms that a
+per-layer table cannot hold (activation transfers between cores, the tile budget)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hetmap.errors import MappingError
+from hetmap.hardware.spec import HardwareSpec
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    name: str
+    candidate: str
+    core: str  # "" for skip
+    latency_s: float
+    energy_j: float
+    weight_load_energy_j: float
+    transfer_latency_s: float  # moving this layer's input in from another core
+    transfer_energy_j: float
+    tiles: int
+
+
+@dataclass(frozen=True)
+class MappingCost:
+    """Latency and energy per inference of one mapping on one system."""
+
+    latency_s: float
+    energy_j: float
+    analog_tiles: int
+    tile_budget: int
+    transfer_latency_s: float = 0.0
+    transfer_energy_j: float = 0.0
+    reprogram_latency_s: float = 0.0
+    reprogram_energy_j: float = 0.0
+    # per-layer records show each layer alone; totals pipeline runs of analog layers
+    layers: tuple[LayerRecord, ...] = field(default=(), repr=False)
+
+    @property
+    def fits(self) -> bool:
+        return self.analog_tiles <= self.tile_budget
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        head = (f"{'layer':<32} {'cand':<7} {'core':<8} {'lat us':>9} {'energy uJ':>10} "
+                f"{'xfer uJ':>8} {'tiles':>5}")
+        lines = [head, "-" * len(head)]
+        for r in self.layers:
+            lines.append(f"{r.name[-32:]:<32} {r.candidate:<7} {r.core or '-':<8} "
+                         f"{r.latency_s * 1e6:>9.3f} {r.energy_j * 1e6:>10.3f} "
+                         f"{r.transfer_energy_j * 1e6:>8.3f} {r.tiles:>5}")
+        lines.append("-" * len(head))
+        lines.append(f"total: {self.latency_s * 1e3:.4f} ms, {self.energy_j * 1e6:.3f} uJ, "
+                     f"{self.analog_tiles}/{self.tile_budget} tiles")
+        return "\n".join(lines)
+
+
+def transfer_mask(core: np.ndarray) -> np.ndarray:
+    """(N, L) True where layer l runs on another core than the last executed layer before it.
+
+    `core` holds core ids with -1 for skipped layers, which pass activations through."""
+    n, length = core.shape
+    pos = np.where(core >= 0, np.arange(length)[None, :], -1)
+    last = np.maximum.accumulate(pos, axis=1)
+    prev = np.concatenate([np.full((n, 1), -1), last[:, :-1]], axis=1)
+    prev_core = np.take_along_axis(core, np.clip(prev, 0, None), axis=1)
+    return (prev >= 0) & (core >= 0) & (prev_core != core)
+
+
+def tile_terms(hw: HardwareSpec, tiles: np.ndarray, check: bool) -> tuple[np.ndarray, ...]:
+    """(overflow tiles, extra latency, extra energy) per mapping under the spec's policy."""
+    budget = hw.analog.n_tiles if hw.analog else 0
+    overflow = np.maximum(tiles - budget, 0)
+    if hw.on_tile_overflow == "error" or hw.analog is None:
+        if check and overflow.any():
+            worst = int(np.argmax(overflow))
+            raise MappingError(
+                f"mapping {worst} needs {int(tiles[worst])} analog tiles but hardware "
+                f"{hw.name!r} has {budget} (field 'analog.n_tiles'); map fewer layers to "
+                "analog or set on_tile_overflow: reprogram")
+        zero = np.zeros(tiles.shape)
+        return overflow, zero, zero
+    a = hw.analog
+    scale = overflow / a.reprogram_amortised_over
+    return (overflow, scale * a.reprogram_latency_s_per_tile,
+            scale * a.reprogram_energy_j_per_tile)
+
+
+def sequential_latency(latency: np.ndarray, core: np.ndarray, analog_id: int,
+                       mvm_s: float) -> np.ndarray:
+    """(N,) latency of layers run in order, where each run of consecutive analog layers
+    (skipped layers do not break it) is pipelined: slowest layer + one MVM per extra layer."""
+    n, length = latency.shape
+    total = np.zeros(n)
+    run_max = np.zeros(n)
+    run_len = np.zeros(n)
+    for col in range(length):
+        analog = core[:, col] == analog_id
+        closing = ~analog & (core[:, col] >= 0) & (run_len > 0)
+        total += np.where(closing, run_max + (run_len - 1) * mvm_s, 0.0)
+        run_max[closing] = 0.0
+        run_len[closing] = 0
+        total += np.where(analog | (core[:, col] < 0), 0.0, latency[:, col])
+        run_max = np.where(analog, np.maximum(run_max, latency[:, col]), run_max)
+        run_len += analog
+    return total + np.where(run_len > 0, run_max + (run_len - 1) * mvm_s, 0.0)
