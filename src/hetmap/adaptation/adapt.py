@@ -1,0 +1,353 @@
+"""MPAAS model adaptation: widen inner dimensions so analog layers fill the tiles they hold.
+
+A layer whose weight matrix leaves a tile half empty costs the same tiles, latency and
+energy as a full one. `adapt` widens every widenable group (see `graph.py`) to the largest
+width that keeps the tile count of all its layers unchanged (or within a tile budget), with
+an initialisation that computes the original function (see `widen.py`), so the extra
+capacity comes for free and training starts from the original model.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hetmap.adaptation.graph import Skipped, WidenGroup, groups_from_shapes, record_shapes
+from hetmap.adaptation.widen import Init, widen_group
+from hetmap.errors import ConfigError, ModelError
+from hetmap.inputs import ModelInput, call_model
+from hetmap.inventory import check_tile, normalize_model
+from hetmap.layers import LayerSpec, is_mappable
+
+KINDS = ("conv", "linear", "attention")
+
+
+@dataclass(frozen=True)
+class AdaptPolicy:
+    """How far to widen. `extra_tiles` > 0 lets a group take that many more tiles."""
+
+    max_factor: float = 4.0  # new width <= max_factor x old width
+    multiple_of: int = 8  # new width is a multiple of this (alignment)
+    extra_tiles: int = 0  # tiles a group may add over its current count
+    kinds: tuple[str, ...] = KINDS
+    init: Init = "zero"  # "zero": fresh units, zero consumer columns; "net2wider": copies
+    exclude: tuple[str, ...] = ()  # fnmatch patterns of layer names never to widen
+    residual: bool = False  # also widen residual streams (all writers and readers at once)
+    depthwise: bool = True  # widen groups with a depthwise conv inside (more dw channels
+    #                         cost MVMs on hardware that runs depthwise group by group)
+    seed: int = 0
+    verify_tol: float = 1e-4  # a widening that moves outputs more (relative) is undone
+
+    def __post_init__(self) -> None:
+        if self.max_factor < 1.0:
+            raise ConfigError(f"max_factor must be >= 1, got {self.max_factor}")
+        if self.multiple_of < 1:
+            raise ConfigError(f"multiple_of must be >= 1, got {self.multiple_of}")
+        if self.extra_tiles < 0:
+            raise ConfigError(f"extra_tiles must be >= 0, got {self.extra_tiles}")
+        unknown = set(self.kinds) - set(KINDS)
+        if unknown:
+            raise ConfigError(f"unknown kinds {sorted(unknown)}; choose from {list(KINDS)}")
+        if self.init not in ("zero", "net2wider"):
+            raise ConfigError(f"init must be 'zero' or 'net2wider', got {self.init!r}")
+
+
+@dataclass(frozen=True)
+class GroupReport:
+    """One widened (or examined) group: widths, per-layer tiles and group utilisation."""
+
+    kind: str
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    middles: tuple[str, ...]
+    found_by: str
+    old_width: int
+    new_width: int
+    tiles_before: dict[str, int]
+    tiles_after: dict[str, int]
+    util_before: float
+    util_after: float
+    params_before: int
+    params_after: int
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return _group_label(self.producers, self.consumers)
+
+    @property
+    def widened(self) -> bool:
+        return self.new_width > self.old_width
+
+
+@dataclass(frozen=True)
+class AdaptReport:
+    """What `adapt` did, with model totals before and after (counted as `hetmap.scan` does)."""
+
+    tile: tuple[int, int]
+    policy: AdaptPolicy
+    groups: tuple[GroupReport, ...]
+    skipped: tuple[Skipped, ...]
+    untraced: tuple[str, ...]  # submodules torch.fx could not trace (patterns used there)
+    tiles_before: int
+    util_before: float
+    params_before: int
+    tiles_after: int
+    util_after: float
+    params_after: int
+    max_abs_diff: float  # between original and adapted outputs, eval mode, example input
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def widened(self) -> tuple[GroupReport, ...]:
+        return tuple(g for g in self.groups if g.widened)
+
+    def __str__(self) -> str:
+        w = max([28, *(len(g.name) for g in self.groups)])
+        head = (f"{'group (producer -> consumer)':<{w}} {'kind':<9} {'width':>11} "
+                f"{'tiles':>9} {'util':>15}")
+        lines = [head, "-" * len(head)]
+        for g in self.groups:
+            tb, ta = sum(g.tiles_before.values()), sum(g.tiles_after.values())
+            lines.append(f"{g.name:<{w}} {g.kind:<9} "
+                         f"{f'{g.old_width}->{g.new_width}':>11} {f'{tb}->{ta}':>9} "
+                         f"{f'{g.util_before:.1%}->{g.util_after:.1%}':>15}"
+                         + (f"  ({g.note})" if g.note else ""))
+        lines.append("-" * len(head))
+        lines.append(f"widened {len(self.widened)} of {len(self.groups)} groups at tile "
+                     f"{self.tile[0]}x{self.tile[1]}; {len(self.skipped)} layers not widenable")
+        lines.append(f"tiles {self.tiles_before} -> {self.tiles_after}, utilisation "
+                     f"{self.util_before:.1%} -> {self.util_after:.1%}, params "
+                     f"{self.params_before:,} -> {self.params_after:,}, max |diff| "
+                     f"{self.max_abs_diff:.2e}")
+        for s in self.skipped:
+            lines.append(f"  skipped {s.layer}: {s.reason}")
+        if self.untraced:
+            more = f" and {len(self.untraced) - 3} more" if len(self.untraced) > 3 else ""
+            lines.append(f"  torch.fx could not trace {', '.join(self.untraced[:3])}{more}; "
+                         "structural patterns were used there")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tile"] = list(self.tile)
+        d["policy"]["kinds"] = list(self.policy.kinds)
+        d["policy"]["exclude"] = list(self.policy.exclude)
+        d["skipped"] = [{"layer": s.layer, "reason": s.reason} for s in self.skipped]
+        for g in d["groups"]:
+            for key in ("producers", "consumers", "middles"):
+                g[key] = list(g[key])
+        d["untraced"] = list(self.untraced)
+        return d
+
+
+def _common_prefix(names: tuple[str, ...]) -> str:
+    parts = [n.split(".") for n in names]
+    common = 0
+    while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+        common += 1
+    return ".".join(parts[0][:common])
+
+
+def _join(names: tuple[str, ...]) -> str:
+    """'query', 'key' -> '{query,key}'; long lists (residual streams) are cut short."""
+    if len(names) == 1:
+        return names[0]
+    shown = list(names) if len(names) <= 3 else [*names[:2], f"+{len(names) - 2} more"]
+    return "{" + ",".join(shown) + "}"
+
+
+def _group_label(producers: tuple[str, ...], consumers: tuple[str, ...]) -> str:
+    """'a.b.query', 'a.b.key' -> 'a.b.out' reads 'a.b: {query,key} -> out'."""
+    prefix = _common_prefix(producers + consumers)
+    if not prefix:
+        return f"{_join(producers)} -> {_join(consumers)}"
+    cut = len(prefix) + 1
+    return (f"{prefix}: {_join(tuple(p[cut:] for p in producers))} -> "
+            f"{_join(tuple(c[cut:] for c in consumers))}")
+
+
+# -- width choice -----------------------------------------------------------------------------
+
+def _specs(model: nn.Module, group: WidenGroup) -> dict[str, LayerSpec]:
+    modules = dict(model.named_modules())
+    return {n: LayerSpec.from_module(modules[n]) for n in group.layers
+            if is_mappable(modules[n])}
+
+
+def _widened_specs(specs: dict[str, LayerSpec], group: WidenGroup, width: int
+                   ) -> dict[str, LayerSpec]:
+    out = {}
+    for name, spec in specs.items():
+        if name in group.producers or name in group.consumers:  # a layer may be both
+            out[name] = spec.with_features(
+                in_features=width if name in group.consumers else None,
+                out_features=width if name in group.producers else None)
+        else:  # depthwise middle: channels in == out, groups follow
+            out[name] = spec.with_features(width, width)
+    return out
+
+
+def _tiles(specs: dict[str, LayerSpec], tile: tuple[int, int]) -> dict[str, int]:
+    return {n: s.tiles(tile) for n, s in specs.items()}
+
+
+def _util(specs: dict[str, LayerSpec], tile: tuple[int, int]) -> float:
+    cells = sum(s.tiles(tile) for s in specs.values()) * tile[0] * tile[1]
+    return sum(s.weight_numel for s in specs.values()) / cells if cells else 0.0
+
+
+def choose_width(specs: dict[str, LayerSpec], group: WidenGroup, tile: tuple[int, int],
+                 policy: AdaptPolicy) -> int:
+    """Largest width within the policy whose tiles fit the budget (the old width if none)."""
+    budget = sum(_tiles(specs, tile).values()) + policy.extra_tiles
+    step = group.heads  # attention widens every head by the same amount
+    top = math.floor(group.width * policy.max_factor / step) * step
+    for width in range(top, group.width, -step):
+        if width % policy.multiple_of:
+            continue
+        if sum(_tiles(_widened_specs(specs, group, width), tile).values()) <= budget:
+            return width
+    return group.width
+
+
+# -- checking that the function is kept -------------------------------------------------------
+
+def _tensors(output: Any) -> list[Tensor]:
+    if isinstance(output, Tensor):
+        return [output]
+    if isinstance(output, dict):
+        return [t for v in output.values() for t in _tensors(v)]
+    if isinstance(output, list | tuple):
+        return [t for v in output for t in _tensors(v)]
+    return []
+
+
+def _outputs(model: nn.Module, example_input: ModelInput) -> list[Tensor]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return [t.detach().float() for t in _tensors(call_model(model, example_input))]
+    finally:
+        model.train(was_training)
+
+
+def _max_diff(a: list[Tensor], b: list[Tensor]) -> float:
+    if len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b, strict=True)):
+        return math.inf
+    return max((float((x - y).abs().max()) for x, y in zip(a, b, strict=True) if x.numel()),
+               default=0.0)
+
+
+def _snapshot(model: nn.Module, group: WidenGroup) -> dict[str, nn.Module]:
+    modules = dict(model.named_modules())
+    names = ([group.owner] if group.owner else []) + list(group.layers)
+    return {n: copy.deepcopy(modules[n]) for n in names}
+
+
+def _restore(model: nn.Module, saved: dict[str, nn.Module]) -> None:
+    for name, module in saved.items():
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attr, module)
+
+
+# -- the entry point --------------------------------------------------------------------------
+
+def adapt(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (512, 512),
+          policy: AdaptPolicy | None = None, verify: bool = True
+          ) -> tuple[nn.Module, AdaptReport]:
+    """A widened copy of `model` that computes the same function, and a report.
+
+    The original is left untouched; the copy is a plain `nn.Module` (with projections
+    normalised as `hetmap.scan` does), so `scan` and `build_supernet` work on it. With
+    `verify`, the outputs on `example_input` (eval mode) are compared with the original's;
+    if they moved by more than `policy.verify_tol` (relative to the output scale), groups
+    are redone one by one and each one that moves them is left unwidened.
+    """
+    tile = check_tile(tile)
+    policy = policy or AdaptPolicy()
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"adapt needs a torch.nn.Module, got {type(model).__name__}")
+    adapted = normalize_model(copy.deepcopy(model), inplace=True)
+    shapes, output = record_shapes(adapted, example_input)  # normalising is exact
+    groups, skipped, untraced = groups_from_shapes(adapted, shapes, policy.residual)
+    before = _totals(adapted, shapes, tile)
+    reference = [t.detach().float() for t in _tensors(output)]
+    limit = policy.verify_tol * max(1.0, max((float(t.abs().max()) for t in reference
+                                              if t.numel()), default=1.0))
+    reports = _widen_all(adapted, groups, tile, policy, None)
+    diff = _max_diff(reference, _outputs(adapted, example_input)) if verify else math.nan
+    if diff > limit:
+        # some widening broke the function: redo group by group, undoing the culprits
+        adapted = normalize_model(copy.deepcopy(model), inplace=True)
+        reports = _widen_all(adapted, groups, tile, policy, (example_input, reference, limit))
+        diff = _max_diff(reference, _outputs(adapted, example_input))
+    after = _totals(adapted, shapes, tile)
+    report = AdaptReport(tile, policy, tuple(reports), tuple(skipped), tuple(untraced),
+                         *before, *after, diff)
+    adapted.train(model.training)
+    return adapted, report
+
+
+def _totals(model: nn.Module, shapes: dict[str, list[tuple]], tile: tuple[int, int]
+            ) -> tuple[int, float, int]:
+    """Tiles and utilisation of the layers the forward called (as `scan` counts them), and
+    all parameters."""
+    specs = [LayerSpec.from_module(m) for n, m in model.named_modules()
+             if n in shapes and is_mappable(m)]
+    tiles = sum(s.tiles(tile) for s in specs)
+    util = sum(s.weight_numel for s in specs) / max(1, tiles * tile[0] * tile[1])
+    return tiles, util, sum(p.numel() for p in model.parameters())
+
+
+def _widen_all(model: nn.Module, groups: list[WidenGroup], tile: tuple[int, int],
+               policy: AdaptPolicy, check: tuple[ModelInput, list[Tensor], float] | None
+               ) -> list[GroupReport]:
+    """Widen every group in order; with `check`, verify each one and undo it if it fails."""
+    generator = torch.Generator().manual_seed(policy.seed)
+    reports: list[GroupReport] = []
+    for group in groups:
+        specs = _specs(model, group)
+        note = _excluded(group, policy)
+        width = group.width if note else choose_width(specs, group, tile, policy)
+        if not note and width == group.width:
+            note = "no wider size keeps its tiles within the budget"
+        if width > group.width:
+            saved = _snapshot(model, group) if check else {}
+            widen_group(model, group, width, policy.init, generator)
+            if check:
+                example_input, reference, limit = check
+                diff = _max_diff(reference, _outputs(model, example_input))
+                if diff > limit:
+                    _restore(model, saved)
+                    note, width = f"undone: outputs moved by {diff:.2e}", group.width
+        new_specs = _specs(model, group)
+        reports.append(GroupReport(
+            group.kind, group.producers, group.consumers, group.middles, group.found_by,
+            group.width, width, _tiles(specs, tile), _tiles(new_specs, tile),
+            _util(specs, tile), _util(new_specs, tile), _params(specs), _params(new_specs),
+            note))
+    return reports
+
+
+def _params(specs: dict[str, LayerSpec]) -> int:
+    return sum(s.params for s in specs.values())
+
+
+def _excluded(group: WidenGroup, policy: AdaptPolicy) -> str:
+    if group.kind not in policy.kinds:
+        return f"kind {group.kind!r} not in policy.kinds"
+    if not policy.depthwise and group.depthwise:
+        return "has a depthwise conv inside and policy.depthwise is off"
+    for name in group.layers:
+        if any(fnmatch.fnmatchcase(name, pat) for pat in policy.exclude):
+            return f"{name} excluded by policy"
+    return ""
