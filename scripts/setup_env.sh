@@ -16,6 +16,18 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && "$VENV/bin/python" -c '
   exit 0
 fi
 
+# Debian packages: installed when missing and we are root; otherwise say what to install.
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] || return 1
+  echo "[setup] apt-get install ${missing[*]}" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+# Headless Chromium renders the HTML report in the tests (they skip, saying so, without it).
+apt_install chromium || echo "[setup] chromium not installed: the report screenshot test will skip" >&2
+
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 pip install --upgrade pip wheel setuptools
@@ -26,13 +38,8 @@ if ! "$VENV/bin/python" -c "import aihwkit, sys; sys.exit(aihwkit.__version__ !=
   whl=$(ls "$WHEEL_CACHE"/aihwkit-"$AIHWKIT_VERSION"-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$whl" ]; then
     echo "[setup] building aihwkit $AIHWKIT_VERSION from source (about 4 minutes, once)" >&2
-    if ! dpkg -s libopenblas-dev >/dev/null 2>&1; then
-      if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenblas-dev >/dev/null
-      else
-        echo "[setup] libopenblas-dev is missing: install it (apt-get install libopenblas-dev) and rerun" >&2; exit 1
-      fi
-    fi
+    apt_install libopenblas-dev || {
+      echo "[setup] libopenblas-dev is missing: install it (apt-get install libopenblas-dev) and rerun" >&2; exit 1; }
     # mypy provides stubgen, which aihwkit's build runs after linking.
     pip install scikit-build pybind11 cmake ninja mypy
     mkdir -p "$WHEEL_CACHE"

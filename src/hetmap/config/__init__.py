@@ -1,0 +1,25 @@
+"""Run configuration: YAML validated by pydantic models, `--set` overrides, one-line errors."""
+
+from hetmap.config.example import example_config
+from hetmap.config.load import (
+    apply_overrides,
+    dump_config,
+    format_error,
+    load_config,
+    parse_override,
+    validate_config,
+)
+from hetmap.config.schema import (
+    DriftSection,
+    ModelSection,
+    RunConfig,
+    SearchSection,
+    TaskSection,
+    parse_duration,
+    strategy_names,
+)
+
+__all__ = ["DriftSection", "ModelSection", "RunConfig",
+           "SearchSection", "TaskSection", "apply_overrides", "dump_config", "example_config",
+           "format_error", "load_config", "parse_duration", "parse_override", "strategy_names",
+           "validate_config"]

@@ -1,0 +1,230 @@
+"""The run directory: one folder holds everything a run produced, and nothing in it is
+overwritten by accident (a used folder needs `--resume` to continue or `--force` to restart).
+
+Layout (see docs/report.md for the artifact schemas):
+    .hetmap-run        marker: this folder was made by hetmap (so --force may clear it)
+    config.yaml        the validated config, every default filled in
+    environment.json   versions, seed, device, git revision, command line
+    log.jsonl          one JSON event per line, each with "time" (UTC ISO 8601) and "event"
+    checkpoints/       model and supernet weights
+    inventory.json, summary.json, front.json, front.csv, drift.json, cost.json
+    plots/*.png, report.html
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hetmap.errors import ConfigError, HetmapError
+from hetmap.io import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from hetmap.config import RunConfig
+
+MARKER = ".hetmap-run"
+LOG = "log.jsonl"
+
+
+class RunDir:
+    """A run folder; create with `RunDir.create`, reopen for reading with `RunDir.open`."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    # -- creation -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], force: bool = False,
+               resume: bool = False) -> RunDir:
+        """A fresh (or, with `resume`, continued) run folder at `path`.
+
+        A folder that exists and is not empty is refused unless `resume` (keep its contents;
+        it must be a hetmap run) or `force` (delete its contents first; only a hetmap run
+        folder is deleted, never an arbitrary one)."""
+        if force and resume:
+            raise ConfigError("choose either --force (start over) or --resume (continue), "
+                              "not both")
+        root = Path(path)
+        if root.exists() and not root.is_dir():
+            raise HetmapError(f"{root} exists and is not a directory; choose another run "
+                              "directory")
+        used = root.is_dir() and any(root.iterdir())
+        ours = (root / MARKER).is_file()
+        if used and not (force or resume):
+            raise HetmapError(f"run directory {root} is already used; pass --resume to "
+                              "continue that run or --force to delete it and start over")
+        if used and not ours:
+            raise HetmapError(f"{root} is not empty and was not made by hetmap (no {MARKER}); "
+                              "refusing to " + ("delete" if force else "resume in")
+                              + " it - choose another run directory")
+        if used and force:
+            for child in root.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        root.mkdir(parents=True, exist_ok=True)
+        (root / MARKER).write_text("hetmap run directory\n")
+        run = cls(root)
+        run.log({"event": "resume" if (used and resume) else "start",
+                 "argv": list(sys.argv)})
+        return run
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> RunDir:
+        """An existing run folder, for reading (report, export)."""
+        root = Path(path)
+        if not root.is_dir():
+            raise HetmapError(f"no run directory at {root}")
+        return cls(root)
+
+    # -- files ----------------------------------------------------------------------------
+    def path(self, name: str) -> Path:
+        """`root/name`, its parent folders created (e.g. path('checkpoints/supernet.pt'))."""
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name).exists()
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        return atomic_write_json(self.path(name), obj)
+
+    def read_json(self, name: str) -> Any:
+        """The JSON artifact `name`, or None when the run has not produced it."""
+        target = self.root / name
+        if not target.is_file():
+            return None
+        try:
+            return json.loads(target.read_text())
+        except json.JSONDecodeError as err:
+            raise HetmapError(f"{target} is not valid JSON ({err}); rerun the stage that "
+                              "writes it") from None
+
+    def write_csv(self, name: str, rows: Iterable[Mapping[str, Any]]) -> Path:
+        """Rows of flat dicts as CSV, columns in first-seen order."""
+        rows = list(rows)
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return atomic_write_text(self.path(name), buf.getvalue())
+
+    # -- provenance -----------------------------------------------------------------------
+    def write_config(self, cfg: RunConfig) -> Path:
+        """Snapshot the config. On resume the snapshot must match: a resumed run with other
+        settings would mix results from two configs."""
+        from hetmap.config import dump_config, validate_config
+        from hetmap.config.load import read_yaml
+
+        target = self.root / "config.yaml"
+        if target.is_file():
+            old = validate_config(read_yaml(target), "config.yaml")
+            if old != cfg:
+                diff = _differences(old.model_dump(mode="json"), cfg.model_dump(mode="json"))
+                raise ConfigError(f"the config differs from the one {self.root} was run with "
+                                  f"({', '.join(diff[:5])}); resume with the same config or "
+                                  "use --force or another run directory")
+            return target
+        return atomic_write_text(target, dump_config(cfg))
+
+    def write_environment(self, seed: int, device: str,
+                          extra: Mapping[str, Any] | None = None) -> Path:
+        return self.write_json("environment.json", environment(seed, device) | dict(extra or {}))
+
+    def log(self, event: Mapping[str, Any]) -> None:
+        """Append one event to log.jsonl; flushed per line so a crash loses at most the
+        line being written."""
+        record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds")} | dict(event)
+        line = json.dumps(record, default=str)
+        with open(self.path(LOG), "a") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def events(self) -> list[dict[str, Any]]:
+        """The log, skipping a torn last line."""
+        target = self.root / LOG
+        if not target.is_file():
+            return []
+        out = []
+        for line in target.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in dict.fromkeys([*a, *b]):
+            out += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def _version(module: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return None
+
+
+def git_revision(where: Path | None = None) -> str | None:
+    """The commit of the hetmap source tree (with '-dirty' if modified), if it is a git
+    checkout and git is installed."""
+    where = where or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=where, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def environment(seed: int, device: str) -> dict[str, Any]:
+    """What is needed to reproduce a run: versions, platform, seed, device, git revision."""
+    import hetmap
+
+    info: dict[str, Any] = {
+        "hetmap": hetmap.__version__, "python": platform.python_version(),
+        "platform": platform.platform(), "seed": seed, "device": device,
+        "git_revision": git_revision(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "argv": list(sys.argv),
+    }
+    for pkg in ("torch", "aihwkit", "aihwkit-lightning", "numpy", "pydantic", "zigzag-dse",
+                "pymoo"):
+        info[pkg] = _version(pkg)
+    try:
+        import torch
+
+        info["cuda"] = torch.version.cuda
+        if device.startswith("cuda") and torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return info

@@ -1,0 +1,114 @@
+"""Export: the saved model loads and runs in a process where hetmap cannot be imported, and
+computes what hetmap's deployed model computes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("aihwkit", reason="export writes aihwkit analog layers")
+
+from hetmap.candidates.analog import AnalogConfig
+from hetmap.candidates.base import CandidateLayer
+from hetmap.export import export, portable_layer
+from hetmap.mapping import Mapping
+from hetmap.supernet import build_supernet
+
+USER_MODEL = '''
+import torch
+from torch import nn
+
+
+class UserNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 8, 3, padding=1)
+        self.conv3 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.conv1(x))
+        h = torch.relu(self.conv2(h))
+        h = torch.relu(self.conv3(h)) + h
+        return self.fc2(torch.relu(self.fc1(h.mean((2, 3)))))
+'''
+
+LOADER = '''
+import sys
+sys.modules["hetmap"] = None  # any import of hetmap now fails
+import torch
+from aihwkit.nn import AnalogWrapper
+loaded = torch.load(sys.argv[1], weights_only=False)
+assert type(loaded).__name__ == "UserNet", type(loaded)
+model = AnalogWrapper(loaded).eval()
+x = torch.load(sys.argv[2])
+with torch.no_grad():
+    y = model(x)
+    model.program_analog_weights()
+    model.drift_analog_weights(86400.0)
+    drifted = model(x)
+assert torch.isfinite(drifted).all()
+kinds = sorted({type(m).__name__ for m in model.modules()})
+torch.save({"y": y, "kinds": kinds}, sys.argv[3])
+'''
+
+
+@pytest.fixture
+def user_net(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> torch.nn.Module:
+    (tmp_path / "usernet.py").write_text(USER_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import usernet
+
+    return usernet.UserNet().eval()
+
+
+def test_exported_model_runs_without_hetmap(user_net: torch.nn.Module, tmp_path: Path) -> None:
+    x = torch.randn(4, 1, 8, 8)
+    sn = build_supernet(user_net, x, candidates=("fp32", "int8", "int4", "analog", "skip"),
+                        analog=AnalogConfig(out_noise=0.0))
+    sn.calibrate([torch.randn(16, 1, 8, 8)])
+    mapping = Mapping({"conv1": "int8", "conv2": "analog", "conv3": "skip", "fc1": "int4",
+                       "fc2": "fp32"}, sn.fingerprint)
+    from hetmap.evaluation.drift import deploy
+
+    with torch.no_grad():
+        expected = deploy(sn, mapping)(x)
+    paths = export(sn, mapping, tmp_path / "export")
+    assert Mapping.load(paths["mapping"]) == mapping
+    info = json.loads(paths["deploy"].read_text())
+    assert info["layers"]["conv2"]["as"] == "aihwkit analog layer"
+    assert info["layers"]["conv1"]["weight_bits"] == 8 and info["layers"]["fc1"]["act_bits"] == 4
+    assert info["layers"]["conv3"]["as"] == "Identity"
+    assert "torch.load" in paths["readme"].read_text()
+    state = torch.load(paths["state_dict"], weights_only=False)
+    assert any(k.endswith("fc2.weight") for k in state)
+
+    torch.save(x, tmp_path / "x.pt")
+    (tmp_path / "load.py").write_text(textwrap.dedent(LOADER))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.run([sys.executable, str(tmp_path / "load.py"), str(paths["model"]),
+                           str(tmp_path / "x.pt"), str(tmp_path / "out.pt")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = torch.load(tmp_path / "out.pt", weights_only=False)
+    assert "AnalogConv2d" in out["kinds"] and "FakeQuantize" in out["kinds"]
+    assert "Identity" in out["kinds"]
+    torch.testing.assert_close(out["y"], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_float_layers_round_weights(user_net: torch.nn.Module) -> None:
+    sn = build_supernet(user_net, torch.randn(2, 1, 8, 8), candidates=("fp32", "fp16", "bf16"))
+    choice = sn.choice_layer("fc1")
+    for name, dtype in (("fp16", torch.float16), ("bf16", torch.bfloat16)):
+        layer, note = portable_layer(CandidateLayer(choice, choice.candidates[name]))
+        assert isinstance(layer, torch.nn.Linear) and note["weight_bits"] == 16
+        assert torch.equal(layer.weight, choice.weight.detach().to(dtype).float())
