@@ -1,0 +1,460 @@
+"""The three training stages of the supernet, resumable and data-parallel.
+
+1. fair training: every candidate of every layer trained once per step, distilled from the
+   original model; 2. the same while non-idealities and quantization ramp in; 3. weights
+   frozen, the preferences learn to rank sampled mappings by Pareto front.
+
+The loops are plain; policy lives in fair.py (paths, losses), ramp.py (noise schedule),
+rank.py (sampling, hinge loss, tau), checkpoint.py and distributed.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from hetmap.errors import ConfigError, TrainingError
+from hetmap.inputs import call_model
+from hetmap.mapping import Mapping
+from hetmap.supernet import Supernet
+from hetmap.tasks.base import Task, move_batch
+from hetmap.training import distributed as dist
+from hetmap.training.checkpoint import load_state, rng_state, save_state, set_rng_state
+from hetmap.training.config import Stage1Config, Stage2Config, TrainConfig, WeightStage
+from hetmap.training.fair import (
+    batch_correct,
+    fair_paths,
+    step_generator,
+    substep_loss,
+    teacher_target,
+)
+from hetmap.training.log import JsonlLog
+from hetmap.training.ramp import (
+    apply_scales,
+    layer_scales,
+    measure_sensitivity,
+    sensitivity_fractions,
+)
+from hetmap.training.rank import kendall_tau_of_preferences, pairwise_hinge, sample_mappings
+
+StepHook = Callable[[int, int, float], None]  # (stage, step, loss), called after each step
+_VOLATILE = ("progress", "checkpoint_minutes", "checkpoint_steps", "eval_each_epoch")
+
+
+@dataclass
+class TrainResult:
+    supernet: Supernet
+    metrics: dict[str, float]  # fp32_val, tau_before, tau_after, final losses ...
+    run_dir: Path | None
+    steps: dict[int, int] = field(default_factory=dict)  # optimizer steps per stage
+
+
+@dataclass
+class Progress:
+    """Where the run is: stage, epoch, next batch of the epoch, steps done in the stage."""
+
+    stage: int = 1
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    ref_loss: float = 0.0  # mean of the stage's first losses, for the explosion check
+
+    def next_stage(self) -> None:
+        self.stage, self.epoch, self.batch, self.step, self.ref_loss = self.stage + 1, 0, 0, 0, 0
+
+
+class Run:
+    """Everything the stage loops share, and the checkpoint of it."""
+
+    def __init__(self, supernet: Supernet, task: Task, config: TrainConfig,
+                 run_dir: Path | None, teacher: nn.Module | None, device: torch.device,
+                 on_step: StepHook | None) -> None:
+        self.sn, self.task, self.cfg, self.device = supernet, task, config, device
+        self.run_dir, self.teacher, self.on_step = run_dir, teacher, on_step
+        self.world, self.rank = dist.world()
+        self.main = self.rank == 0
+        self.log = JsonlLog(run_dir, enabled=self.main)
+        self.progress = Progress()
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.fractions: dict[str, float] | None = None
+        self.metrics: dict[str, float] = {}
+        self.steps: dict[int, int] = {}
+        self.loaders = task.loaders(config.batch_size, config.seed)
+        self._last_save = time.monotonic()
+        self._opt_state: dict[str, Any] | None = None
+        self.cost_table: Any = None
+        self.candidate_params = [q for _, layer in supernet.choice_layers()
+                                 for cand in layer.candidates.values() for q in cand.parameters()]
+
+    # -- checkpoint -------------------------------------------------------------------------
+    def save(self) -> None:
+        """Collective under torch.distributed (RNG states are gathered); rank 0 writes."""
+        rngs = dist.gather_objects(rng_state())
+        self._last_save = time.monotonic()
+        if self.run_dir is None or not self.main:
+            return
+        save_state(self.run_dir, {
+            "fingerprint": self.sn.fingerprint,
+            "config": _comparable(self.cfg),
+            "model": self.sn.state_dict(),
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            "progress": vars(self.progress).copy(),
+            "fractions": self.fractions,
+            "metrics": dict(self.metrics),
+            "steps": {str(k): v for k, v in self.steps.items()},
+            "rng": rngs,
+        })
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state["fingerprint"] != self.sn.fingerprint:
+            raise ConfigError(f"the checkpoint in {self.run_dir} is for another model "
+                              f"({state['fingerprint']} vs {self.sn.fingerprint})")
+        if state["config"] != _comparable(self.cfg):
+            diff = sorted(k for k in set(state["config"]) | set(_comparable(self.cfg))
+                          if state["config"].get(k) != _comparable(self.cfg).get(k))
+            raise ConfigError(f"the run in {self.run_dir} used another config (differs in "
+                              f"{', '.join(diff)}); resume with the same config or a new "
+                              "run_dir")
+        self.sn.load_state_dict(state["model"])
+        self.progress = Progress(**state["progress"])
+        self._opt_state = state["optimizer"]
+        self.fractions = state["fractions"]
+        self.metrics = dict(state["metrics"])
+        self.steps = {int(k): v for k, v in state["steps"].items()}
+        rngs = state["rng"]
+        if len(rngs) == self.world:
+            set_rng_state(rngs[self.rank])
+        else:  # resumed on another number of processes: fresh but reproducible streams
+            seed_everything(self.cfg.seed * 7919 + self.progress.stage * 131 + self.rank)
+
+    def maybe_save(self, due_by_time: bool) -> None:
+        every = self.cfg.checkpoint_steps
+        if due_by_time or (every and self.progress.step % every == 0):
+            self.save()
+
+    def time_due(self) -> float:
+        return float(time.monotonic() - self._last_save > 60.0 * self.cfg.checkpoint_minutes)
+
+
+def _comparable(cfg: TrainConfig) -> dict[str, Any]:
+    """The config fields that define the run's result (not logging or checkpoint cadence)."""
+    return {k: v for k, v in cfg.model_dump(mode="json").items() if k not in _VOLATILE}
+
+
+def _tau_seed(cfg: TrainConfig) -> int:
+    """Tau before and after stage 3 on the same fresh mappings (not stage 3's samples)."""
+    return cfg.seed + 100_003
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+
+
+# -- small policies ---------------------------------------------------------------------------
+def make_optimizer(params: list[nn.Parameter], cfg: WeightStage) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_at(cfg: WeightStage, step: int, total: int) -> float:
+    if cfg.lr_schedule == "constant" or total <= 1:
+        return cfg.lr
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+
+
+def reseed_loader(loader: Any, seed: int) -> None:
+    """Make an epoch's order and augmentation a function of `seed` alone: reseed every
+    torch.Generator the loader uses (sampler, collate function)."""
+    holders = [loader, getattr(loader, "sampler", None), getattr(loader, "collate_fn", None),
+               getattr(getattr(loader, "batch_sampler", None), "sampler", None)]
+    seen = set()
+    for h in holders:
+        g = getattr(h, "generator", None)
+        if isinstance(g, torch.Generator) and id(g) not in seen:
+            seen.add(id(g))
+            g.manual_seed(seed)
+
+
+def epoch_seed(seed: int, stage: int, epoch: int) -> int:
+    return (seed * 1_000_003 + stage * 10_007 + epoch) % (2 ** 63 - 1)
+
+
+def check_loss(loss: float, progress: Progress, factor: float, where: str) -> None:
+    """Stop on NaN/inf or on a loss `factor` times the stage's first losses; the checkpoint
+    on disk is the last good state (nothing is written from a bad one)."""
+    if not math.isfinite(loss):
+        raise TrainingError(f"{where}: the loss is {loss}; training stopped and the last good "
+                            "checkpoint kept. Lower the learning rate or the noise target")
+    if progress.step >= 5 and loss > factor * max(progress.ref_loss, 0.1):
+        raise TrainingError(f"{where}: the loss exploded to {loss:.4g} (> {factor} x the "
+                            f"stage's first losses, {progress.ref_loss:.4g}); training stopped "
+                            "and the last good checkpoint kept. Lower the learning rate")
+    if progress.step < 5:
+        progress.ref_loss = (progress.ref_loss * progress.step + loss) / (progress.step + 1)
+
+
+def fp32_mapping(sn: Supernet) -> Mapping:
+    """All-fp32 where offered (the original model), the first candidate elsewhere."""
+    return Mapping({n: "fp32" if "fp32" in sn.candidates(n) else sn.candidates(n)[0]
+                    for n in sn.layer_names}, sn.fingerprint)
+
+
+def make_teacher(supernet: Supernet) -> Supernet:
+    """The original model: a frozen copy of the untrained supernet on its fp32 path."""
+    teacher = copy.deepcopy(supernet).use(fp32_mapping(supernet))
+    teacher.set_noise_scale(0.0)
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+# -- stages 1 and 2 -----------------------------------------------------------------------------
+def fair_step(run: Run, batch: Any, paths: list[Mapping], optimizer: torch.optim.Optimizer,
+              params: list[nn.Parameter], grad_clip: float, where: str) -> tuple[float, Any]:
+    """One optimizer update from K sub-steps, one per candidate position."""
+    x, y = move_batch(batch, run.device)
+    target = None
+    if run.teacher is not None and run.cfg.kd.enabled:
+        with torch.inference_mode():
+            target = teacher_target(call_model(run.teacher, x), run.cfg.kd)
+        target = target.clone()  # a normal tensor, usable by autograd
+    optimizer.zero_grad(set_to_none=True)
+    total, correct, seen = 0.0, 0, 0
+    for mapping in paths:
+        run.sn.use(mapping)
+        out = call_model(run.sn, x)
+        loss = substep_loss(run.task.loss(out, y), out, target, run.cfg.kd) / len(paths)
+        loss.backward()
+        total += float(loss.detach())
+        hit = batch_correct(out.detach() if torch.is_tensor(out) else out, y)
+        if hit is not None:
+            correct, seen = correct + hit[0], seen + hit[1]
+    mean_loss, due = dist.all_mean([total, run.time_due()])
+    check_loss(mean_loss, run.progress, run.cfg.explode_factor, where)
+    dist.average_gradients(params)
+    nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    dist.average_tensors(run.candidate_params)
+    return mean_loss, (correct, seen, due)
+
+
+def stage_batches(run: Run, stage: int, epoch: int) -> Iterator[tuple[int, Any]]:
+    reseed_loader(run.loaders.train, epoch_seed(run.cfg.seed, stage, epoch))
+    return dist.shard(run.loaders.train, run.world, run.rank)
+
+
+def train_weights(run: Run, stage: int) -> None:
+    """Stage 1 (fair training) or stage 2 (fair training under the noise ramp)."""
+    cfg: Stage1Config | Stage2Config = run.cfg.stage1 if stage == 1 else run.cfg.stage2
+    sn, p = run.sn, run.progress
+    per_epoch = len(run.loaders.train) // run.world
+    total = cfg.epochs * per_epoch
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    if total > 0 and per_epoch == 0:
+        raise ConfigError(f"stage{stage}: the training split has fewer batches "
+                          f"({len(run.loaders.train)}) than processes ({run.world}); lower "
+                          "batch_size")
+    if stage == 2 and isinstance(cfg, Stage2Config) and cfg.sensitivity_scaled \
+            and run.fractions is None and total > 0:
+        # training batches (the validation split stays for ranking and search); the loader
+        # is reseeded at every epoch start, so reading it here changes no epoch's order
+        batches = [b for _, b in zip(range(cfg.sensitivity_batches), run.loaders.train)]
+        sens = measure_sensitivity(sn, run.task, batches, run.device)
+        run.fractions = sensitivity_fractions(sens, cfg.sensitivity_min_fraction)
+        run.metrics.update({f"sensitivity/{k}": v for k, v in sens.items()})
+    params = [q for q in sn.weight_parameters() if q.requires_grad]
+    run.optimizer = make_optimizer(params, cfg)
+    if run._opt_state is not None:
+        run.optimizer.load_state_dict(run._opt_state)
+        run._opt_state = None
+    where = f"stage {stage}"
+    bar = tqdm(total=total, initial=p.step, desc=f"stage {stage}",
+               disable=not (run.main and run.cfg.progress), leave=False)
+    sn.train()
+    loss, acc = float("nan"), float("nan")
+    while p.step < total:
+        correct = seen = 0
+        for b, batch in stage_batches(run, stage, p.epoch):
+            if b < p.batch:
+                continue  # resumed mid-epoch: the loader replays the epoch up to here
+            if p.step >= total:
+                break
+            for group in run.optimizer.param_groups:
+                group["lr"] = lr_at(cfg, p.step, total)
+            if stage == 2:
+                assert isinstance(cfg, Stage2Config)
+                apply_scales(sn, layer_scales(cfg, p.step / total, run.fractions))
+            else:
+                sn.set_noise_scale(run.cfg.stage1.noise_scale)
+            paths = fair_paths(sn, step_generator(run.cfg.seed, stage, p.step))
+            loss, (c, n, due) = fair_step(run, batch, paths, run.optimizer, params,
+                                          cfg.grad_clip, where)
+            correct, seen = correct + c, seen + n
+            acc = 100.0 * correct / seen if seen else float("nan")
+            p.step, p.batch = p.step + 1, b + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.1f}")
+            if run.on_step is not None:
+                run.on_step(stage, p.step, loss)
+            run.maybe_save(bool(due))
+        p.epoch, p.batch = p.epoch + 1, 0
+        record: dict[str, Any] = {"stage": stage, "epoch": p.epoch, "step": p.step,
+                                  "loss": loss, "train_acc": acc}
+        if stage == 2:
+            record["noise_scale"] = ramp_progress_value(run, min(p.step / max(total, 1), 1.0))
+        if run.cfg.eval_each_epoch and run.main:
+            record["fp32_val"] = path_metric(run, fp32_mapping(sn))
+        run.log.write(**record)
+        run.metrics[f"stage{stage}/loss"] = loss
+        run.save()
+    bar.close()
+    dist.broadcast_module(sn, buffers_only=True)
+    run.steps[stage] = p.step
+    run.optimizer = None
+
+
+def ramp_progress_value(run: Run, progress: float) -> float:
+    scales = layer_scales(run.cfg.stage2, progress, run.fractions)
+    return float(np.mean(list(scales.values()))) if isinstance(scales, dict) else scales
+
+
+def path_metric(run: Run, mapping: Mapping, loader: Any = None) -> float:
+    """The task metric of one path on the shared BN statistics (a live indicator; the
+    Evaluator recalibrates BN per mapping for ranking and search)."""
+    sn = run.sn
+    saved = {n: (layer.active, layer.mode) for n, layer in sn.choice_layers()}
+    sn.use(mapping)
+    try:
+        return float(run.task.metric(sn, loader or run.loaders.val, run.device))
+    finally:
+        for n, layer in sn.choice_layers():
+            layer.active, layer.mode = saved[n]
+
+
+# -- stage 3 --------------------------------------------------------------------------------------
+def make_evaluator(run: Run) -> Any:
+    from hetmap.evaluation import Evaluator
+
+    cfg = run.cfg.stage3
+    objectives = tuple(cfg.objectives)
+    if run.cost_table is not None:  # the cost model is present: rank on latency and energy too
+        objectives += tuple(o for o in ("latency", "energy") if o not in objectives)
+    return Evaluator(run.sn, run.task, objectives=objectives, cost_table=run.cost_table,
+                     bn_batches=cfg.bn_batches,
+                     val_batches=cfg.val_batches, batch_size=cfg.eval_batch_size,
+                     device=run.device, seed=run.cfg.seed)
+
+
+def train_preferences(run: Run, evaluator: Any) -> None:
+    """Weights frozen; each step ranks N sampled mappings by Pareto front (validation
+    accuracy and exact hardware objectives) and teaches the logits that order."""
+    from hetmap.evaluation.objectives import pareto_ranks
+
+    cfg, sn, p = run.cfg.stage3, run.sn, run.progress
+    logits = sn.arch_parameters()
+    run.optimizer = torch.optim.Adam(logits, lr=cfg.lr)
+    if run._opt_state is not None:
+        run.optimizer.load_state_dict(run._opt_state)
+        run._opt_state = None
+    sn.eval()
+    bar = tqdm(total=cfg.steps, initial=p.step, desc="stage 3",
+               disable=not (run.main and run.cfg.progress), leave=False)
+    while p.step < cfg.steps:
+        gen = step_generator(run.cfg.seed, 3, p.step)
+        mappings = sample_mappings(sn, cfg.n_mappings, cfg.exploration, gen)
+        ranks = pareto_ranks(evaluator.matrix(mappings))
+        log_probs = torch.stack([sn.log_prob(m) for m in mappings])
+        loss = pairwise_hinge(log_probs, ranks, cfg.margin)
+        check_loss(float(loss.detach()), p, run.cfg.explode_factor, "stage 3")
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()  # identical on every rank: same mappings, gathered scores
+        p.step += 1
+        bar.update(1)
+        bar.set_postfix(hinge=f"{float(loss.detach()):.4f}", fronts=int(ranks.max()) + 1)
+        run.log.write(stage=3, step=p.step, loss=float(loss.detach()), fronts=int(ranks.max()) + 1)
+        if run.on_step is not None:
+            run.on_step(3, p.step, float(loss.detach()))
+        run.maybe_save(bool(dist.all_mean([run.time_due()])[0]))
+    bar.close()
+    run.steps[3] = p.step
+    run.optimizer = None
+
+
+# -- entry point -----------------------------------------------------------------------------
+def train_supernet(supernet: Supernet, task: Task, config: TrainConfig | dict[str, Any] | None
+                   = None, run_dir: str | os.PathLike[str] | None = None,
+                   teacher: nn.Module | None = None, device: torch.device | str | None = None,
+                   resume: bool = False, on_step: StepHook | None = None,
+                   cost_table: Any = None) -> TrainResult:
+    """Run the three stages on `supernet` (built from the trained model) in place.
+
+    teacher: the distillation teacher; default a frozen copy of `supernet`'s fp32 path taken
+        now, i.e. the original model (pass the same fresh supernet when resuming).
+    run_dir: where checkpoint.pt and metrics.jsonl go (None: nothing is written).
+    resume: continue from run_dir's checkpoint when there is one.
+    cost_table: a hardware cost table (hetmap.hardware); stage 3 then also ranks on latency
+        and energy.
+    on_step: called as on_step(stage, step, loss) after every optimizer step.
+    Under torchrun every process calls this; gradients and scores are shared, rank 0 writes.
+    """
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config or {})
+    dist.init_from_env()
+    dev = torch.device(device) if device is not None else dist.default_device()
+    path = Path(run_dir) if run_dir is not None else None
+    if resume and path is None:
+        raise ConfigError("resume=True needs the run_dir of the run to continue")
+    supernet.to(dev)
+    dist.broadcast_module(supernet)
+    if teacher is None and cfg.kd.enabled:
+        teacher = make_teacher(supernet)
+    if teacher is not None:
+        teacher.to(dev).eval()
+    run = Run(supernet, task, cfg, path, teacher, dev, on_step)
+    run.cost_table = cost_table
+    state = load_state(path) if resume and path is not None else None
+    if state is not None:
+        run.restore(state)
+    else:
+        seed_everything(cfg.seed + run.rank)
+    for stage in (1, 2):
+        if run.progress.stage == stage:
+            train_weights(run, stage)
+            run.progress.next_stage()
+            run.save()
+    supernet.set_noise_scale(cfg.stage2.target)
+    if run.progress.stage == 3:
+        if "fp32_val" not in run.metrics:
+            run.metrics["fp32_val"] = path_metric(run, fp32_mapping(supernet))
+        evaluator = make_evaluator(run)
+        n_tau = cfg.stage3.tau_mappings
+        if n_tau and "tau_before" not in run.metrics:
+            run.metrics["tau_before"] = kendall_tau_of_preferences(
+                supernet, evaluator, n=n_tau, seed=_tau_seed(cfg))
+        train_preferences(run, evaluator)
+        if n_tau:
+            run.metrics["tau_after"] = kendall_tau_of_preferences(
+                supernet, evaluator, n=n_tau, seed=_tau_seed(cfg))
+        run.progress.next_stage()
+        run.log.write(stage="done", **run.metrics)
+        run.save()
+    supernet.use(fp32_mapping(supernet))
+    dist.barrier()
+    return TrainResult(supernet, dict(run.metrics), path, dict(run.steps))
