@@ -45,7 +45,7 @@ class TwiceCalled(nn.Module):
         return self.out(self.shared(torch.relu(self.shared(x))))
 
 
-def tiny_bert_qa():  # noqa: ANN201 - transformers is imported lazily
+def tiny_bert_qa():
     from transformers import BertConfig, BertForQuestionAnswering
 
     config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,

@@ -8,7 +8,7 @@ from hetmap import Mapping, MappingError
 from hetmap.mapping import SCHEMA_VERSION
 
 
-def test_mapping_is_immutable_hashable_and_round_trips(tmp_path) -> None:  # noqa: ANN001
+def test_mapping_is_immutable_hashable_and_round_trips(tmp_path) -> None:
     m = Mapping({"a": "fp32", "b": "analog"}, model="abc")
     assert hash(m) == hash(Mapping({"b": "analog", "a": "fp32"}))
     assert m == Mapping({"b": "analog", "a": "fp32"}, model="other")  # choices define equality
@@ -31,6 +31,6 @@ def test_bad_mapping_files_are_rejected(text: str, match: str) -> None:
         Mapping.from_json(text)
 
 
-def test_missing_file_is_a_mapping_error(tmp_path) -> None:  # noqa: ANN001
+def test_missing_file_is_a_mapping_error(tmp_path) -> None:
     with pytest.raises(MappingError, match="no mapping file"):
         Mapping.load(tmp_path / "nope.json")

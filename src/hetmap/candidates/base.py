@@ -44,7 +44,7 @@ class Candidate(nn.Module):
             raise ValueError(f"noise scale must be in [0, 1], got {scale}")
         self.noise_scale = float(scale)
 
-    def observe(self, x: Tensor, weight: Tensor) -> None:  # noqa: B027 - optional hook
+    def observe(self, x: Tensor, weight: Tensor) -> None:
         """See one calibration batch of this layer's input (observers, input ranges)."""
 
     def run(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -11,42 +12,148 @@ from hetmap.errors import HetmapError
 
 app = typer.Typer(help="Map deep networks onto mixed analog/digital accelerators.",
                   no_args_is_help=True, add_completion=False)
+config_app = typer.Typer(help="Configuration files.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a config value, e.g. --set search.evaluations=64 (repeatable).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Delete a used run directory and "
+                                                           "start over.")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue the run in a used run "
+                                                             "directory.")]
+
+
+def _finish(result: object) -> None:
+    from hetmap.pipeline import RunResult
+
+    assert isinstance(result, RunResult)
+    typer.echo(f"\ndone in {result.seconds / 60:.1f} min; run directory: {result.run_dir}")
+    if result.report is not None:
+        typer.echo(f"report: {result.report}")
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
-         seed: Annotated[int, typer.Option(help="Random seed.")] = 0) -> None:
-    """Run the built-in demonstration end to end and print where its results are."""
-    from hetmap.cli.demo import run_demo
+def demo(out: Annotated[Path | None, typer.Option(help="Run directory (default: a new "
+                                                       "runs/demo-<time> folder).")] = None,
+         overrides: SetOption = None) -> None:
+    """Run the whole flow on the embedded MNIST 5k and print where the report is."""
+    from hetmap.config import load_config
+    from hetmap.pipeline import run
 
-    run_demo(out, seed)
+    out = out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S")
+    _finish(run(load_config(None, overrides or []), out, log=typer.echo))
+
+
+@app.command("run")
+def run_command(config: Annotated[Path, typer.Argument(help="YAML config (see `hetmap config "
+                                                            "example`).")],
+                out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/run"),
+                overrides: SetOption = None, force: ForceOption = False,
+                resume: ResumeOption = False) -> None:
+    """Run the whole flow of CONFIG into a run directory."""
+    from hetmap.config import load_config
+    from hetmap.pipeline import run
+
+    _finish(run(load_config(config, overrides or []), out, force=force, resume=resume,
+                log=typer.echo))
 
 
 @app.command()
-def scan(model: Annotated[str, typer.Argument(help="Built-in model: resnet8, resnet20, "
-                                                   "resnet32, resnet56, mobilenetv2.")],
+def resume(out: Annotated[Path, typer.Argument(help="Run directory to continue.")]) -> None:
+    """Continue an interrupted run from its checkpoints (same config)."""
+    from hetmap.config import load_config
+    from hetmap.pipeline import run
+
+    snapshot = out / "config.yaml"
+    if not snapshot.is_file():
+        raise HetmapError(f"{out} has no config.yaml: it is not a hetmap run directory")
+    _finish(run(load_config(snapshot), out, resume=True, log=typer.echo))
+
+
+@app.command()
+def report(out: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+    """(Re)build report.html and plots/ from a run directory's artifacts."""
+    from hetmap.report import build_report
+
+    typer.echo(f"report: {build_report(out)}")
+
+
+@config_app.command("example")
+def config_example() -> None:
+    """Print a documented config with the demo's values."""
+    from hetmap.config import example_config
+
+    typer.echo(example_config())
+
+
+@app.command()
+def pretrain(task: Annotated[str, typer.Argument(help="Task name, e.g. mnist, digits.")],
+             model: Annotated[str | None, typer.Option(help="Model name (task default if "
+                                                            "omitted).")] = None,
+             epochs: Annotated[int | None, typer.Option(help="Epochs (task default).")] = None,
+             out: Annotated[Path, typer.Option(help="Safetensors file to write.")] =
+             Path("pretrained.safetensors"),
+             seed: Annotated[int, typer.Option(help="Random seed.")] = 0) -> None:
+    """Train the full-precision starting model of a task and save it as safetensors."""
+    from hetmap.tasks import get_task
+    from hetmap.training import pretrain as run_pretrain
+
+    t = get_task(task, **({"model": model} if model else {}))
+    _, metrics = run_pretrain(t, epochs=epochs, seed=seed, out=out, log=typer.echo)
+    typer.echo(f"{t.metric_name}: val {metrics['val']:.2f}, test {metrics['test']:.2f}; "
+               f"saved {out}")
+
+
+@app.command()
+def scan(model: Annotated[str, typer.Argument(help="Registered model name, e.g. resnet20.")],
          tile: Annotated[tuple[int, int], typer.Option(help="Tile rows and cols.")] = (512, 512),
          in_channels: Annotated[int, typer.Option(help="Input channels.")] = 3,
          size: Annotated[int, typer.Option(help="Input height and width.")] = 32,
          json_out: Annotated[Path | None, typer.Option("--json", help="Write JSON here.")] = None,
          ) -> None:
-    """Print the mappable layers of a built-in model: MACs, crossbar shape, tiles."""
+    """Print the mappable layers of a registered model: MACs, crossbar shape, tiles."""
     import torch
 
     from hetmap.inventory import scan as scan_model
     from hetmap.io import atomic_write_text
-    from hetmap.models import mobilenetv2_cifar, resnet_cifar
+    from hetmap.models import build_model
 
-    factories = {f"resnet{d}": (lambda d=d: resnet_cifar(d, in_channels=in_channels))
-                 for d in (8, 20, 32, 56)}
-    factories["mobilenetv2"] = lambda: mobilenetv2_cifar(in_channels=in_channels)
-    if model not in factories:
-        raise HetmapError(f"unknown model {model!r}; choose from {', '.join(factories)}")
-    inv = scan_model(factories[model](), torch.randn(1, in_channels, size, size), tile=tile)
+    net = build_model(model, in_channels=in_channels)
+    inv = scan_model(net, torch.randn(1, in_channels, size, size), tile=tile)
     typer.echo(str(inv))
     if json_out is not None:
         atomic_write_text(json_out, inv.to_json())
         typer.echo(f"wrote {json_out}")
+
+
+@app.command()
+def cost(model: Annotated[str, typer.Argument(help="Registered model name, e.g. resnet20.")],
+         hardware: Annotated[str, typer.Option(help="Preset name or YAML file.")] =
+         "hermes-pcm",
+         in_channels: Annotated[int, typer.Option(help="Input channels.")] = 3,
+         size: Annotated[int, typer.Option(help="Input height and width.")] = 32) -> None:
+    """Latency and energy of the uniform mappings (all-FP32, -FP16, -INT8, -analog)."""
+    import torch
+
+    from hetmap.hardware import load_hardware
+    from hetmap.hardware.table import baselines
+    from hetmap.inventory import scan as scan_model
+    from hetmap.models import build_model
+
+    hw = load_hardware(hardware)
+    inv = scan_model(build_model(model, in_channels=in_channels),
+                     torch.randn(1, in_channels, size, size),
+                     tile=(hw.analog.tile_rows, hw.analog.tile_cols) if hw.analog else (512, 512))
+    base = baselines(inv, hw)
+    ref = base.get("fp32")
+    typer.echo(f"{'mapping':<10} {'latency ms':>11} {'energy uJ':>11} {'tiles':>6} "
+               f"{'fits':>5} {'speed-up':>9} {'energy gain':>12}")
+    for name, c in base.items():
+        speed = ref.latency_s / c.latency_s if ref else float("nan")
+        gain = ref.energy_j / c.energy_j if ref else float("nan")
+        typer.echo(f"all-{name:<6} {c.latency_s * 1e3:>11.3f} {c.energy_j * 1e6:>11.2f} "
+                   f"{c.analog_tiles:>6} {'yes' if c.fits else 'no':>5} {speed:>8.2f}x "
+                   f"{gain:>11.2f}x")
 
 
 def main() -> None:
@@ -56,3 +163,7 @@ def main() -> None:
     except HetmapError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted: the run directory keeps its last checkpoint; continue "
+                    "with `hetmap resume RUN_DIR`", fg=typer.colors.YELLOW, err=True)
+        raise SystemExit(130) from None

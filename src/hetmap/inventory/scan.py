@@ -185,7 +185,7 @@ def trace_layers(model: nn.Module, example_input: ModelInput,
     handles = []
     modules = dict(model.named_modules())
 
-    def hook(name: str):  # noqa: ANN202 - a forward hook factory
+    def hook(name: str):
         def record(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             if not args or not isinstance(args[0], torch.Tensor) or \
                     not isinstance(output, torch.Tensor):

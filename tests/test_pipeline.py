@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hetmap import HetmapError
+from hetmap.config import load_config
+from hetmap.pipeline import run
+
+FAST = [
+    "task.name=digits", "train.stage1.epochs=1", "train.stage2.epochs=1",
+    "train.stage3.steps=3", "train.stage3.n_mappings=8", "train.stage3.tau_mappings=0",
+    "train.progress=false", "search.evaluations=24", "drift.times=[1, 86400]",
+    "drift.repeats=2", "device=cpu",
+]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "digits"
+    result = run(load_config(None, FAST), out, log=lambda _msg: None)
+    return out, result
+
+
+def test_run_writes_every_artifact_and_a_report(finished_run) -> None:
+    out, result = finished_run
+    for name in ("config.yaml", "environment.json", "pretrained.safetensors", "inventory.json",
+                 "front.json", "front.csv", "drift.json", "cost.json", "summary.json",
+                 "report.html", "export/mapping.json"):
+        assert (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    names = {row["name"] for row in summary["rows"]}
+    assert {"all-fp32", "all-int8", "all-analog"} <= names
+    assert any(row["kind"] == "front" for row in summary["rows"])
+    fp32 = next(r for r in summary["rows"] if r["name"] == "all-fp32")
+    analog = next(r for r in summary["rows"] if r["name"] == "all-analog")
+    assert fp32["analog_mac_ratio"] == 0 and analog["analog_mac_ratio"] > 0.9
+    assert fp32["accuracy"] > 80  # digits is easy; a broken pipeline would be near 10%
+    drift = json.loads((out / "drift.json").read_text())
+    assert any(m["name"] == "all-analog" for m in drift["mappings"])
+    assert result.report is not None and "<img" in result.report.read_text()
+
+
+def test_used_run_directory_needs_resume_or_force(finished_run) -> None:
+    out, _ = finished_run
+    with pytest.raises(HetmapError, match="--resume"):
+        run(load_config(None, FAST), out, log=lambda _msg: None)
+
+
+def test_resume_reuses_checkpoints_and_gives_the_same_front(finished_run) -> None:
+    out, first = finished_run
+    lines: list[str] = []
+    again = run(load_config(None, FAST), out, resume=True, log=lines.append, report=False)
+    assert any("loaded full-precision weights" in line for line in lines)
+    assert not any(line.startswith("pretraining") for line in lines)
+    assert [m.mapping for m in again.front] == [m.mapping for m in first.front]
