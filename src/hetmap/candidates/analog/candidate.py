@@ -1,0 +1,84 @@
+"""The `analog` candidate: a layer on AIMC tiles with hardware-aware-training non-idealities.
+
+The candidate owns only its learned input ranges (one per tile row slice) and their
+initialisation counters; the weight and bias are the shared ones passed at call time.
+`noise_scale` (stage-2 ramp) scales output and weight noise and blends the DAC/ADC
+quantization in (`x + s * (q(x) - x)`); at 0 the exact layer runs, at 1 the target config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hetmap.candidates.analog.config import AnalogConfig
+from hetmap.candidates.analog.engine import Ctx, analog_forward, build_plan, init_input_range
+from hetmap.candidates.base import Candidate
+from hetmap.layers import LayerSpec
+
+
+class AnalogCandidate(Candidate):
+    """Runs the layer on the fast engine, or on aihwkit-lightning (`config.backend`)."""
+
+    target = "analog"
+
+    def __init__(self, name: str, spec: LayerSpec, config: AnalogConfig) -> None:
+        super().__init__(name, spec)
+        self.config = config
+        self.plan = build_plan(spec, config.tile_rows, config.fuse)
+        n = len(self.plan.slices)
+        self.input_range: nn.Parameter | None
+        if config.input_range:
+            self.input_range = nn.Parameter(torch.full((n,), config.init_value),
+                                            requires_grad=config.learn_input_range)
+            self.register_buffer("input_range_update_idx", torch.zeros(n))
+        else:
+            self.register_parameter("input_range", None)
+            self.register_buffer("input_range_update_idx", None)
+        self._ranges_done = config.init_from_data == 0
+        self._rpu: dict[float, Any] = {}
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.plan.slices)
+
+    @property
+    def ranges_initialised(self) -> bool:
+        """True once every input range has seen `init_from_data` batches."""
+        if not self._ranges_done and self.input_range_update_idx is not None:
+            self._ranges_done = bool(
+                (self.input_range_update_idx >= self.config.init_from_data).all())
+        return self._ranges_done or self.input_range is None
+
+    def observe(self, x: Tensor, weight: Tensor) -> None:
+        if self.input_range is None or self.ranges_initialised:
+            return
+        assert self.input_range_update_idx is not None
+        init_input_range(self.plan, x.detach(), self.input_range, self.input_range_update_idx,
+                         self.config)
+
+    def lightning_config(self) -> Any:
+        """The aihwkit-lightning config at the current noise scale (cached)."""
+        if self.noise_scale not in self._rpu:
+            self._rpu[self.noise_scale] = self.config.to_lightning(self.noise_scale)
+        return self._rpu[self.noise_scale]
+
+    def run(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if self.noise_scale == 0.0:
+            return self.spec.forward(x, weight, bias)
+        if self.config.backend == "lightning":
+            from hetmap.candidates.analog.lightning_backend import lightning_run
+
+            return lightning_run(self.plan, self.lightning_config(), x, weight, bias,
+                                 self.input_range, self.input_range_update_idx, self.training,
+                                 self.config)
+        if self.training:
+            self.observe(x, weight)
+        ctx = Ctx(self.plan, self.config, self.training, self.noise_scale)
+        return analog_forward(ctx, x, weight, bias, self.input_range)
+
+    def extra_repr(self) -> str:
+        return f"{self.name}, target=analog, slices={self.n_slices}, " \
+               f"backend={self.config.backend}"
