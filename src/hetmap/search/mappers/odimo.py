@@ -1,0 +1,124 @@
+"""`odimo`: differentiable mapping after Risso et al. (arXiv 2306.05060).
+
+Every layer runs the softmax mixture of its candidates (`set_mode("soft")`); weights and
+mixture logits train together on task loss + lambda x regulariser, where the regulariser is
+the expected cost under the softmax probabilities: the cost table's per-layer energy or
+latency rows (normalised by the dearest candidate of each layer, summed), or the expected
+share of MACs left digital. After training each layer takes its most probable candidate,
+the discrete network is fine-tuned briefly and scored. One lambda gives one mapping; the
+strategy sweeps several, each from the same starting weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from hetmap.errors import ConfigError
+from hetmap.mapping import Mapping
+from hetmap.search.mappers._common import MapperStrategy, WorkCopy
+from hetmap.search.problem import SearchProblem
+from hetmap.search.strategy import register_strategy
+from hetmap.supernet import Supernet
+
+COSTS = ("auto", "energy", "latency", "digital_share")
+
+
+def cost_rows(supernet: Supernet, cost: str, cost_table: object = None) -> list[Tensor]:
+    """Per searchable layer, the cost of each candidate (in the layer's candidate order),
+    scaled so that the all-dearest mapping costs 1."""
+    if cost not in COSTS:
+        raise ConfigError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+    if cost == "auto":
+        cost = "energy" if cost_table is not None else "digital_share"
+    rows = []
+    if cost == "digital_share":
+        inv = supernet.inventory
+        total = float(sum(info.macs for info in inv)) or 1.0
+        for n in supernet.layer_names:
+            rows.append([0.0 if supernet.candidate(n, c).target != "digital" else
+                         inv[n].macs / total for c in supernet.candidates(n)])
+    else:
+        if cost_table is None:
+            raise ConfigError(f"the {cost!r} regulariser needs a cost table: build the "
+                              "Evaluator with cost_table=hetmap.hardware.table_for(...)")
+        values = getattr(cost_table, "energy" if cost == "energy" else "latency")
+        rows = [[float(values[cost_table.names.index(n), cost_table.offered[n].index(c)])
+                 for c in supernet.candidates(n)] for n in supernet.layer_names]
+        scale = sum(max(r) for r in rows) or 1.0
+        rows = [[v / scale for v in r] for r in rows]
+    device = supernet.arch_parameters()[0].device
+    return [torch.tensor(r, dtype=torch.float32, device=device) for r in rows]
+
+
+def expected_cost(supernet: Supernet, rows: Sequence[Tensor], tau: float = 1.0) -> Tensor:
+    """Sum over layers of softmax(logits / tau) . cost row (differentiable in the logits)."""
+    total = None
+    for p, row in zip(supernet.arch_parameters(), rows):
+        term = torch.softmax(p / tau, dim=0) @ row
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
+@register_strategy("odimo")
+class ODiMoStrategy(MapperStrategy):
+    """lambdas: trade-off coefficients swept (one mapping each); steps: soft-mixture
+    training batches per lambda; arch_lr: Adam rate of the logits; cost: "energy",
+    "latency", "digital_share" or "auto" (energy with a cost table, else digital share);
+    finetune_steps: batches on the discrete mapping before it is scored."""
+
+    name = "odimo"
+
+    def __init__(self, lambdas: Sequence[float] = (0.0, 0.5, 2.0, 8.0), steps: int = 20,
+                 arch_lr: float = 0.05, cost: str = "auto", finetune_steps: int = 5,
+                 tau: float = 1.0, **common: object) -> None:
+        super().__init__(**common)  # type: ignore[arg-type]
+        if not lambdas or any(v < 0 for v in lambdas):
+            raise ConfigError(f"lambdas must be >= 0, got {list(lambdas)}")
+        if steps < 0 or finetune_steps < 0 or arch_lr <= 0 or tau <= 0:
+            raise ConfigError("steps and finetune_steps must be >= 0; arch_lr and tau > 0")
+        if cost not in COSTS:
+            raise ConfigError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+        self.lambdas = tuple(float(v) for v in lambdas)
+        self.steps, self.arch_lr, self.cost = steps, arch_lr, cost
+        self.finetune_steps, self.tau = finetune_steps, tau
+        self.results: dict[float, Mapping] = {}
+
+    def train_mixture(self, work: WorkCopy, lam: float, rows: Sequence[Tensor],
+                      key: int) -> Mapping:
+        """Soft-mixture training at trade-off `lam`; returns the argmax mapping."""
+        sn = work.sn
+        with torch.no_grad():
+            for p in sn.arch_parameters():
+                p.zero_()
+        sn.set_mode("soft", tau=self.tau)
+
+        def loss_fn(task_loss: Tensor) -> Tensor:
+            return task_loss + lam * expected_cost(sn, rows, self.tau)
+
+        try:
+            work.finetune(None, self.steps, self.lr, key=key, loss_fn=loss_fn,
+                          extra_params=sn.arch_parameters(), extra_lr=self.arch_lr)
+        finally:
+            sn.set_mode("single")
+        choices = {}
+        for name, p in zip(sn.layer_names, sn.arch_parameters()):
+            choices[name] = sn.candidates(name)[int(torch.argmax(p.detach()))]
+        return Mapping(choices, sn.fingerprint)
+
+    def run(self, problem: SearchProblem, seed: int = 0) -> None:
+        work = self.start(problem, seed)
+        rows = cost_rows(work.sn, self.cost, problem.evaluator.cost_table)
+        for i, lam in enumerate(self.lambdas):
+            if problem.exhausted():
+                break
+            work.restore()
+            mapping = self.train_mixture(work, lam, rows, key=i)
+            work.finetune(mapping, self.finetune_steps, self.lr, key=1000 + i)
+            self.results[lam] = mapping
+            work.score([mapping])
+        work.restore()
+        self.stats["train_steps"] = work.steps
