@@ -1,0 +1,313 @@
+"""Scores of mappings on the supernet's shared weights: the task metric after per-mapping
+BatchNorm recalibration, plus hardware objectives gathered from the objective/cost tables.
+
+Why recalibrate: a weight-sharing supernet's BatchNorm statistics are averaged over every
+path trained, which misstates any single path; re-estimating them on a fixed handful of
+training batches (cumulative average) is the standard one-shot-NAS fix and costs a few
+forward passes. The shared statistics are restored afterwards, so evaluation never changes
+the supernet, and the same fixed batches make every score reproducible.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hetmap.errors import ConfigError
+from hetmap.evaluation.objectives import (
+    DERIVED,
+    OBJECTIVES,
+    Objective,
+    check_objectives,
+    to_minimisation,
+)
+from hetmap.inputs import call_model
+from hetmap.mapping import Mapping
+from hetmap.supernet import Supernet
+
+DEFAULT_OBJECTIVES = ("accuracy", "analog_mac_ratio", "digital_weight_bytes")
+_BN = nn.modules.batchnorm._BatchNorm
+
+
+class Evaluator:
+    """Scores mappings of one supernet on one task; accuracies are cached by mapping.
+
+    bn_batches: training batches used to recalibrate BatchNorm for each mapping (0: off).
+    val_batches: validation batches scored (None: the whole validation split).
+    reference: the mapping whose accuracy `accuracy_drop` is measured from (default:
+        all-fp32), or that accuracy as a number.
+    accuracy_range: (worst, best) task metric used to normalise hypervolume.
+    """
+
+    def __init__(self, supernet: Supernet, task: Any = None, *,
+                 objectives: Sequence[str] = DEFAULT_OBJECTIVES, cost_table: Any = None,
+                 bn_batches: int = 4, val_batches: int | None = None, batch_size: int = 256,
+                 device: torch.device | str = "cpu", seed: int = 0,
+                 reference: Mapping | float | None = None,
+                 accuracy_range: tuple[float, float] = (0.0, 100.0)) -> None:
+        self.supernet = supernet
+        self.task = task
+        self.objectives: tuple[Objective, ...] = check_objectives(objectives,
+                                                                  cost_table is not None)
+        self.cost_table = cost_table
+        self.device = torch.device(device)
+        self.seed = seed
+        if bn_batches < 0:
+            raise ConfigError(f"bn_batches must be >= 0, got {bn_batches}")
+        if val_batches is not None and val_batches <= 0:
+            raise ConfigError(f"val_batches must be positive or None, got {val_batches}")
+        if accuracy_range[0] >= accuracy_range[1]:
+            raise ConfigError(f"accuracy_range must be (worst, best), got {accuracy_range}")
+        self.accuracy_range = (float(accuracy_range[0]), float(accuracy_range[1]))
+        self.bn_batches = bn_batches
+        self.val_batches = val_batches
+        self.batch_size = batch_size
+        self._reference = reference
+        self.cache: dict[Mapping, float] = {}
+        self.evaluations = 0  # accuracies computed (cache misses), over all ranks
+        self.local_evaluations = 0  # of which this process computed
+        self.seconds = 0.0  # wall time spent computing them
+        self._data: tuple[list[Any], list[Any]] | None = None
+        self._bounds: tuple[np.ndarray, np.ndarray] | None = None
+        table = supernet.table
+        searchable = set(supernet.layer_names)
+        self._columns = [(col, name, {c: j for j, c in enumerate(table.offered[name])})
+                         for col, name in enumerate(table.order) if name in searchable]
+        self._valid: set[tuple[Mapping, str | None]] = set()
+        self._bns = [m for m in supernet.modules() if isinstance(m, _BN)
+                     and m.track_running_stats and m.running_mean is not None]
+        if self.needs_accuracy and task is None:
+            raise ConfigError("the 'accuracy' objective needs a task: pass "
+                              "Evaluator(supernet, hetmap.tasks.get_task(...))")
+
+    # -- names ------------------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.objectives)
+
+    @property
+    def needs_accuracy(self) -> bool:
+        return any(o.source == "task" for o in self.objectives)
+
+    # -- data -------------------------------------------------------------------------------
+    def _batches(self) -> tuple[list[Any], list[Any]]:
+        """BN-recalibration inputs and validation batches, drawn once and kept in memory."""
+        if self._data is None:
+            from hetmap.tasks import move_batch
+
+            loaders = self.task.loaders(batch_size=self.batch_size, seed=self.seed)
+            bn = [move_batch(b, self.device)[0]
+                  for b in itertools.islice(loaders.train, self.bn_batches)] if self._bns else []
+            val = [move_batch(b, self.device)
+                   for b in itertools.islice(loaders.val, self.val_batches)]
+            if not val:
+                raise ConfigError(f"task {self.task.name!r} has an empty validation split")
+            self._data = (bn, val)
+        return self._data
+
+    # -- accuracy ---------------------------------------------------------------------------
+    def accuracy(self, mapping: Mapping) -> float:
+        """The task metric of `mapping` (cached)."""
+        return self.accuracies([mapping])[0]
+
+    def accuracies(self, mappings: Sequence[Mapping]) -> list[float]:
+        """Task metrics of `mappings`; uncached ones are computed (split across ranks under
+        torch.distributed, so every rank must call this with the same mappings)."""
+        self.validate(mappings)
+        todo = list(dict.fromkeys(m for m in mappings if m not in self.cache))
+        if todo:
+            start = time.perf_counter()
+            world, rank = _world()
+            mine = todo[rank::world]
+            results = dict(zip(mine, self._compute(mine)))
+            self.local_evaluations += len(mine)
+            if world > 1:
+                gathered: list[Any] = [None] * world
+                torch.distributed.all_gather_object(
+                    gathered, [(m.to_dict(), a) for m, a in results.items()])
+                results = {Mapping.from_dict(d): a for part in gathered for d, a in part}
+            self.cache.update(results)
+            self.evaluations += len(todo)
+            self.seconds += time.perf_counter() - start
+        return [self.cache[m] for m in mappings]
+
+    @torch.no_grad()
+    def _compute(self, mappings: Sequence[Mapping]) -> list[float]:
+        if not mappings:
+            return []
+        bn_inputs, val = self._batches()
+        sn = self.supernet
+        saved_choice = {n: (layer.active, layer.mode) for n, layer in sn.choice_layers()}
+        saved_training = sn.training
+        saved_bn = [(m, m.running_mean.clone(), m.running_var.clone(),
+                     m.num_batches_tracked.clone(), m.momentum) for m in self._bns]
+        out = []
+        try:
+            sn.eval()
+            for mapping in mappings:
+                sn.use(mapping)
+                if self._bns and bn_inputs:
+                    self._recalibrate(bn_inputs)
+                out.append(float(self.task.metric(sn, val, self.device)))
+        finally:
+            for m, mean, var, count, momentum in saved_bn:
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(count)
+                m.momentum = momentum
+            for n, layer in sn.choice_layers():
+                layer.active, layer.mode = saved_choice[n]
+            sn.train(saved_training)
+        return out
+
+    def _recalibrate(self, inputs: Iterable[Any]) -> None:
+        """Cumulative-average BN statistics of the active path; only BN in train mode so
+        candidates neither add noise nor move their observers."""
+        for m in self._bns:
+            m.reset_running_stats()
+            m.momentum = None
+            m.train()
+        try:
+            for x in inputs:
+                call_model(self.supernet, x)
+        finally:
+            for m in self._bns:
+                m.eval()
+
+    # -- reference --------------------------------------------------------------------------
+    def reference_accuracy(self) -> float:
+        """Accuracy that `accuracy_drop` is measured from."""
+        ref = self._reference
+        if isinstance(ref, int | float):
+            return float(ref)
+        if ref is None:
+            try:
+                ref = Mapping.uniform(self.supernet, "fp32")
+            except Exception:
+                raise ConfigError("accuracy_drop needs a reference: fp32 is not offered on "
+                                  "every layer, so pass Evaluator(reference=<mapping or "
+                                  "accuracy>)") from None
+            self._reference = ref
+        return self.accuracy(ref)
+
+    # -- all scores -------------------------------------------------------------------------
+    def validate(self, mappings: Sequence[Mapping]) -> None:
+        """Validate each distinct mapping against the supernet once."""
+        for m in mappings:
+            key = (m, m.model)
+            if key not in self._valid:
+                m.validate(self.supernet)
+                self._valid.add(key)
+
+    def indices(self, mappings: Sequence[Mapping]) -> np.ndarray:
+        """(N, all layers) candidate indices, as `Supernet.mapping_indices` (excluded
+        layers on their only candidate, index 0), without per-mapping dict building."""
+        idx = np.zeros((len(mappings), len(self.supernet.table.order)), dtype=np.int64)
+        for col, name, lookup in self._columns:
+            idx[:, col] = [lookup[m[name]] for m in mappings]
+        return idx
+
+    def hardware(self, mappings: Sequence[Mapping]) -> dict[str, np.ndarray]:
+        """Hardware quantities of a batch (vectorised gathers, no model run)."""
+        idx = self.indices(list(mappings))
+        values = dict(self.supernet.table.evaluate_indices(idx))
+        if self.cost_table is not None:
+            cost = self.cost_table.evaluate_indices(idx, check_tiles=False)
+            for name, key in (("latency", "latency_s"), ("energy", "energy_j"),
+                              ("tile_overflow", "tile_overflow")):
+                values[name] = np.asarray(cost[key], dtype=float)
+        return values
+
+    def scores(self, mappings: Sequence[Mapping],
+               extra: Sequence[str] = ()) -> list[dict[str, float]]:
+        """Objective values (natural units and directions) of each mapping, plus the
+        `extra` quantities asked for (e.g. constraint inputs like 'accuracy_drop')."""
+        mappings = list(mappings)
+        if not mappings:
+            return []
+        wanted = list(dict.fromkeys([*self.names, *extra]))
+        for name in wanted:
+            if name not in OBJECTIVES and name not in DERIVED:
+                raise ConfigError(f"unknown quantity {name!r}; choose from "
+                                  f"{', '.join([*OBJECTIVES, *DERIVED])}")
+        self.validate(mappings)
+        hw = self.hardware(mappings)
+        for name in wanted:
+            if name in ("latency", "energy", "tile_overflow") and name not in hw:
+                raise ConfigError(f"{name!r} needs a cost table: pass cost_table="
+                                  "hetmap.hardware.table_for(supernet, 'hermes-pcm')")
+        need_acc = "accuracy" in wanted or "accuracy_drop" in wanted
+        acc = self.accuracies(mappings) if need_acc else None
+        ref = self.reference_accuracy() if "accuracy_drop" in wanted else 0.0
+        rows = []
+        for i in range(len(mappings)):
+            row = {}
+            for name in wanted:
+                if name == "accuracy":
+                    row[name] = acc[i]  # type: ignore[index]
+                elif name == "accuracy_drop":
+                    row[name] = ref - acc[i]  # type: ignore[index]
+                else:
+                    key = OBJECTIVES[name].key if name in OBJECTIVES else name
+                    row[name] = float(hw[name if name in hw else key][i])
+            rows.append(row)
+        return rows
+
+    def matrix(self, mappings: Sequence[Mapping]) -> np.ndarray:
+        """(N, objectives) in minimisation form (maximised objectives negated)."""
+        return to_minimisation(self.scores(mappings), self.objectives)
+
+    # -- normalisation ----------------------------------------------------------------------
+    def bounds(self, samples: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """(ideal, worst) of each objective in minimisation form over the mapping space.
+
+        Accuracy uses `accuracy_range`; ratios use [0, 1]; additive hardware quantities the
+        extremes over the uniform mappings and `samples` random ones (hardware scores are
+        free). Fixed per evaluator, so hypervolumes of different searches compare."""
+        if self._bounds is None:
+            sn = self.supernet
+            rng = np.random.default_rng(self.seed)
+            cands = sorted({c for n in sn.layer_names for c in sn.candidates(n)})
+            pool = []
+            for c in cands:
+                pool.append(Mapping({n: c if c in sn.candidates(n) else sn.candidates(n)[0]
+                                     for n in sn.layer_names}, sn.fingerprint))
+            for _ in range(samples):
+                pool.append(Mapping({n: sn.candidates(n)[rng.integers(len(sn.candidates(n)))]
+                                     for n in sn.layer_names}, sn.fingerprint))
+            hw = self.hardware(pool)
+            ideal, worst = [], []
+            for o in self.objectives:
+                if o.source == "task":
+                    lo, hi = self.accuracy_range
+                elif o.name in ("analog_mac_ratio", "tile_utilisation"):
+                    lo, hi = 0.0, 1.0
+                else:
+                    v = hw[o.name if o.name in hw else o.key]
+                    lo, hi = float(np.min(v)), float(np.max(v))
+                    if hi <= lo:
+                        hi = lo + max(abs(lo), 1.0) * 1e-6
+                best, bad = (hi, lo) if o.direction == "max" else (lo, hi)
+                ideal.append(o.sign * best)
+                worst.append(o.sign * bad)
+            self._bounds = (np.array(ideal), np.array(worst))
+        return self._bounds
+
+    def reference_point(self, margin: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+        """(ideal, ref) for `hypervolume`: ref is the worst point pushed out by `margin` of
+        the range, so mappings at an extreme still add volume."""
+        ideal, worst = self.bounds()
+        return ideal, worst + margin * (worst - ideal)
+
+
+def _world() -> tuple[int, int]:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0

@@ -1,0 +1,229 @@
+"""Named objectives, constraints, Pareto ranking and hypervolume.
+
+Every matrix here is in *minimisation form*: one row per mapping, one column per objective,
+maximised objectives negated. Ranking and hypervolume are pymoo's (NonDominatedSorting, HV),
+so hetmap's fronts are comparable with any pymoo-based mapper.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from hetmap.errors import ConfigError
+
+Direction = Literal["max", "min"]
+Source = Literal["task", "table", "cost"]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One score of a mapping: where it comes from and which way is better."""
+
+    name: str
+    direction: Direction
+    source: Source  # task: the task's metric; table: ObjectiveTable; cost: CostTable
+    key: str  # the column in the source's output
+    unit: str
+    description: str
+
+    @property
+    def sign(self) -> float:
+        """Multiplier into minimisation form."""
+        return -1.0 if self.direction == "max" else 1.0
+
+
+OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
+    Objective("accuracy", "max", "task", "accuracy", "%",
+              "the task's metric on the validation split (accuracy, mIoU, F1)"),
+    Objective("analog_mac_ratio", "max", "table", "analog_mac_ratio", "",
+              "share of executed MACs that run on analog tiles"),
+    Objective("digital_weight_bytes", "min", "table", "digital_weight_bytes", "B",
+              "weights and biases held in digital memory"),
+    Objective("analog_tiles", "min", "table", "analog_tiles", "",
+              "crossbar tiles the analog layers occupy"),
+    Objective("tile_utilisation", "max", "table", "tile_utilisation", "",
+              "used cells / cells of the occupied tiles"),
+    Objective("latency", "min", "cost", "latency_s", "s",
+              "end-to-end latency of one inference from the hardware cost model"),
+    Objective("energy", "min", "cost", "energy_j", "J",
+              "energy of one inference from the hardware cost model"),
+)}
+
+# Quantities a constraint may name besides the objectives.
+DERIVED: dict[str, str] = {
+    "accuracy_drop": "reference accuracy (all-fp32 mapping) minus accuracy, in points",
+    "tile_overflow": "analog tiles beyond the chip's budget (needs a cost table)",
+    "total_params": "parameters of the model as mapped",
+    "skipped_mac_ratio": "MACs removed by skipped layers / MACs of the model",
+}
+
+
+def get_objective(name: str) -> Objective:
+    try:
+        return OBJECTIVES[name]
+    except KeyError:
+        raise ConfigError(f"unknown objective {name!r}; choose from "
+                          f"{', '.join(OBJECTIVES)}") from None
+
+
+def check_objectives(names: Sequence[str], has_cost_table: bool) -> tuple[Objective, ...]:
+    """Resolve names; cost-model objectives need a cost table, and the error says how."""
+    if isinstance(names, str):
+        names = (names,)
+    if not names:
+        raise ConfigError("objectives must name at least one objective, e.g. "
+                          "('accuracy', 'analog_mac_ratio', 'digital_weight_bytes')")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"objectives repeat a name: {list(names)}")
+    out = tuple(get_objective(n) for n in names)
+    for o in out:
+        if o.source == "cost" and not has_cost_table:
+            raise ConfigError(
+                f"objective {o.name!r} comes from the hardware cost model: pass "
+                "cost_table=hetmap.hardware.table_for(supernet, 'hermes-pcm') (or your "
+                "hardware spec) to the Evaluator, or drop it from objectives")
+    return out
+
+
+def to_minimisation(scores: Sequence[Mapping[str, float]],
+                    objectives: Sequence[Objective]) -> np.ndarray:
+    """(N, m) matrix of `scores` with maximised objectives negated."""
+    F = np.array([[s[o.name] for o in objectives] for s in scores], dtype=float)
+    return F.reshape(len(scores), len(objectives)) * np.array([o.sign for o in objectives])
+
+
+# -- constraints ---------------------------------------------------------------------------
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
+_PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """`quantity op value`, e.g. accuracy_drop <= 1 or analog_mac_ratio >= 0.6."""
+
+    name: str
+    op: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ConfigError(f"constraint operator must be one of {', '.join(_OPS)}, "
+                              f"got {self.op!r}")
+        if self.name not in OBJECTIVES and self.name not in DERIVED:
+            raise ConfigError(f"constraint on unknown quantity {self.name!r}; choose from "
+                              f"{', '.join([*OBJECTIVES, *DERIVED])}")
+
+    @classmethod
+    def parse(cls, text: str | Constraint) -> Constraint:
+        if isinstance(text, Constraint):
+            return text
+        m = _PATTERN.match(text)
+        if not m:
+            raise ConfigError(f"cannot parse constraint {text!r}; write it like "
+                              "'accuracy_drop<=1' or 'analog_mac_ratio>=0.6'")
+        try:
+            value = float(m.group(3))
+        except ValueError:
+            raise ConfigError(f"constraint {text!r} has no numeric bound") from None
+        return cls(m.group(1), m.group(2), value)
+
+    def satisfied(self, scores: Mapping[str, float]) -> bool:
+        return _OPS[self.op](float(scores[self.name]), self.value)
+
+    def violation(self, scores: Mapping[str, float]) -> float:
+        """0 when satisfied, else how far the quantity is past the bound (> 0)."""
+        if self.satisfied(scores):
+            return 0.0
+        gap = abs(float(scores[self.name]) - self.value)
+        return max(gap, 1e-12)  # a strict bound met with equality still counts as violated
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.op}{self.value:g}"
+
+
+def parse_constraints(items: Sequence[str | Constraint] | str | None) -> tuple[Constraint, ...]:
+    if items is None:
+        return ()
+    if isinstance(items, str):
+        items = [s for s in items.split(",") if s.strip()]
+    return tuple(Constraint.parse(c) for c in items)
+
+
+# -- ranking -------------------------------------------------------------------------------
+def _as_matrix(F: np.ndarray) -> np.ndarray:
+    F = np.asarray(F, dtype=float)
+    if F.ndim == 1:
+        F = F[:, None]
+    if F.ndim != 2:
+        raise ConfigError(f"an objective matrix must be (mappings, objectives), got {F.shape}")
+    return F
+
+
+def pareto_ranks(F: np.ndarray) -> np.ndarray:
+    """Front index of every row of a minimisation-form matrix (0 = non-dominated)."""
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+    F = _as_matrix(F)
+    if len(F) == 0:
+        return np.zeros(0, dtype=int)
+    _, rank = NonDominatedSorting().do(F, return_rank=True)
+    return np.asarray(rank, dtype=int)
+
+
+def non_dominated(F: np.ndarray) -> np.ndarray:
+    """Sorted row indices of the first front (rows no other row dominates; ties are kept)."""
+    F = _as_matrix(F)
+    if len(F) == 0:
+        return np.zeros(0, dtype=int)
+    return np.flatnonzero(pareto_ranks(F) == 0)
+
+
+def crowding_distance(F: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of the rows of one front (inf at the extremes)."""
+    F = _as_matrix(F)
+    n, m = F.shape
+    if n <= 2:
+        return np.full(n, np.inf)
+    dist = np.zeros(n)
+    for j in range(m):
+        order = np.argsort(F[:, j], kind="stable")
+        span = F[order[-1], j] - F[order[0], j]
+        dist[order[0]] = dist[order[-1]] = np.inf
+        if span > 0:
+            dist[order[1:-1]] += (F[order[2:], j] - F[order[:-2], j]) / span
+    return dist
+
+
+def hypervolume(F: np.ndarray, ref: Sequence[float] | np.ndarray,
+                ideal: Sequence[float] | np.ndarray | None = None) -> float:
+    """Hypervolume (pymoo HV) dominated by the rows of minimisation-form `F` up to `ref`.
+
+    Normalisation: with `ideal` given, each objective is scaled so that `ideal` maps to 0
+    and `ref` to 1, i.e. the result is the fraction of the box [ideal, ref] that F
+    dominates, in [0, 1] whatever the objectives' units. Without it, the raw volume in the
+    objectives' own units. Rows not strictly better than `ref` in every objective add
+    nothing."""
+    from pymoo.indicators.hv import HV
+
+    F = _as_matrix(F)
+    ref = np.asarray(ref, dtype=float)
+    if ref.shape != (F.shape[1],):
+        raise ConfigError(f"reference point has {ref.size} values for {F.shape[1]} objectives")
+    if ideal is not None:
+        ideal = np.asarray(ideal, dtype=float)
+        span = ref - ideal
+        if ideal.shape != ref.shape or np.any(span <= 0):
+            raise ConfigError("ideal must be better (smaller) than ref in every objective")
+        F = (F - ideal) / span
+        ref = np.ones_like(ref)
+    F = F[np.all(ref > F, axis=1)]
+    if len(F) == 0:
+        return 0.0
+    return float(HV(ref_point=ref)(F))
