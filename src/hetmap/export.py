@@ -145,9 +145,13 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def hetmap_classes(model: nn.Module, allowed: tuple[type, ...] = ()) -> list[str]:
-    """Classes in `model` that only hetmap can unpickle (besides `allowed`)."""
+    """Classes of hetmap's machinery in `model` (besides `allowed`). The architecture's own
+    classes (a user's model, or hetmap.models' factories) are the model, not machinery:
+    loading needs them importable, as for any pickled PyTorch model."""
     found = {f"{type(m).__module__}.{type(m).__qualname__}" for m in model.modules()
-             if type(m).__module__.startswith("hetmap.") and not isinstance(m, allowed)}
+             if type(m).__module__.startswith("hetmap.")
+             and not type(m).__module__.startswith("hetmap.models.")
+             and not isinstance(m, allowed)}
     return sorted(found)
 
 

@@ -194,9 +194,9 @@ def run(config: RunConfig | str | Path | None = None, run_dir: str | Path = "run
     for name in drift_names:
         log(f"drift: {name} at {len(cfg.drift.times)} times x {cfg.drift.repeats} repeats")
         drifts[name] = evaluate_drift(sn, named[name][1], task, times=cfg.drift.times,
-                                      repeats=cfg.drift.repeats, seed=cfg.seed, split="test",
+                                      repeats=cfg.drift.repeats, seed=cfg.seed, split="val",
                                       device=device)
-    rd.write_json("drift.json", {"metric": f"{task.metric_name} (test split)", "mappings": [
+    rd.write_json("drift.json", {"metric": f"validation {task.metric_name} (%)", "mappings": [
         {"name": name, **result.to_dict()} for name, result in drifts.items()]})
 
     costs = {name: cost_of(sn, m, table=table) for name, (_, m) in named.items()}

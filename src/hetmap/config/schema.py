@@ -108,7 +108,7 @@ class SearchSection(Section):
     """How mappings are searched once the supernet is trained."""
 
     strategy: str = Field("mps", description="search strategy (see hetmap.search)")
-    evaluations: int | None = Field(256, gt=0, description="budget: distinct mappings scored")
+    evaluations: int | None = Field(128, gt=0, description="budget: distinct mappings scored")
     seconds: float | None = Field(None, gt=0, description="budget: wall-clock limit")
     objectives: list[str] = Field(
         default_factory=lambda: ["accuracy", "analog_mac_ratio", "digital_weight_bytes"],
