@@ -117,7 +117,11 @@ class AnalogConfig(BaseModel):
         }[self.clip_type]
         rpu.clip.sigma = self.clip_sigma
         rpu.mapping.max_input_size = self.tile_rows
-        ir = rpu.pre_post.input_range
+        self._set_input_range(rpu.pre_post.input_range)
+        return rpu
+
+    def _set_input_range(self, ir: Any) -> None:
+        """Both libraries name the input-range parameters alike."""
         ir.enable = self.input_range
         ir.learn_input_range = self.learn_input_range
         ir.init_value = self.init_value
@@ -125,7 +129,6 @@ class AnalogConfig(BaseModel):
         ir.init_std_alpha = self.init_std_alpha
         ir.decay = self.input_range_decay
         ir.input_min_percentage = self.input_min_percentage
-        return rpu
 
     def to_aihwkit(self) -> Any:
         """An aihwkit `InferenceRPUConfig` with the same DAC/ADC/output-noise/tile settings,
@@ -157,14 +160,7 @@ class AnalogConfig(BaseModel):
         if self.has_weight_noise:
             rpu.modifier.type = WeightModifierType.ADD_NORMAL
             rpu.modifier.std_dev = self.weight_noise
-        ir = rpu.pre_post.input_range
-        ir.enable = self.input_range
-        ir.learn_input_range = self.learn_input_range
-        ir.init_value = self.init_value
-        ir.init_from_data = self.init_from_data
-        ir.init_std_alpha = self.init_std_alpha
-        ir.decay = self.input_range_decay
-        ir.input_min_percentage = self.input_min_percentage
+        self._set_input_range(rpu.pre_post.input_range)
         rpu.noise_model = PCMLikeNoiseModel(g_max=25.0)
         rpu.drift_compensation = GlobalDriftCompensation()
         return rpu
