@@ -14,7 +14,8 @@ runner = CliRunner()
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("demo", "run", "resume", "report", "config", "pretrain", "scan", "cost"):
+    for command in ("demo", "run", "resume", "report", "config", "pretrain", "scan", "cost",
+                    "compare"):
         assert command in result.output
 
 
@@ -38,3 +39,13 @@ def test_scan_prints_the_inventory() -> None:
     result = runner.invoke(app, ["scan", "resnet8", "--tile", "256", "256"])
     assert result.exit_code == 0
     assert "layer1.0.conv1" in result.output and "tiles of 256x256" in result.output
+
+
+def test_compare_writes_the_table(tmp_path) -> None:
+    out = tmp_path / "cmp"
+    result = runner.invoke(app, ["compare", "--methods", "anchors,random,mps", "--out", str(out),
+                                 "--set", "task.name=digits", "--set", "search.evaluations=6",
+                                 "--set", "drift.repeats=1", "--set", "drift.times=[1]"])
+    assert result.exit_code == 0, result.output
+    table = (out / "compare.md").read_text()
+    assert all(f"| {m} |" in table for m in ("anchors", "random", "mps"))

@@ -78,6 +78,38 @@ def report(out: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     typer.echo(f"report: {build_report(out)}")
 
 
+@app.command()
+def compare(config: Annotated[Path | None, typer.Argument(help="YAML config (task, model, "
+                                                              "hardware, candidates, drift); "
+                                                              "omitted: the demo's.")] = None,
+            methods: Annotated[str, typer.Option(help="Comma-separated methods.")] =
+            "anchors,random,mps,lionheart,odimo,nsga2",
+            out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/compare"),
+            overrides: SetOption = None) -> None:
+    """Every mapper on one task, model and chip -> compare.md, compare.csv, fronts.png."""
+    from hetmap.compare import compare as run_compare
+    from hetmap.config import load_config
+    from hetmap.pipeline import make_task
+
+    cfg = load_config(config, overrides or [])
+    task = make_task(cfg)
+    model = None
+    if cfg.model.checkpoint is not None:
+        from hetmap.tasks.checkpoints import load_checkpoint
+
+        model = task.build_model()
+        load_checkpoint(model, cfg.model.checkpoint)
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    budget = cfg.search.evaluations or 24
+    result = run_compare(task, model, cfg.hardware, names,
+                         budgets={m: budget for m in names}, candidates=cfg.candidates,
+                         analog=cfg.analog, drift_times=cfg.drift.times,
+                         drift_repeats=cfg.drift.repeats, seed=cfg.seed, out=out,
+                         log=typer.echo)
+    typer.echo(result.to_markdown())
+    typer.echo(f"results in {out}/")
+
+
 @config_app.command("example")
 def config_example() -> None:
     """Print a documented config with the demo's values."""
