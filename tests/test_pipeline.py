@@ -55,3 +55,54 @@ def test_resume_reuses_checkpoints_and_gives_the_same_front(finished_run) -> Non
     assert any("loaded full-precision weights" in line for line in lines)
     assert not any(line.startswith("pretraining") for line in lines)
     assert [m.mapping for m in again.front] == [m.mapping for m in first.front]
+
+
+LOAD_AND_SCORE = '''
+import sys, types
+import torch
+# hetmap's machinery is unavailable: only the architecture's own class may be imported
+pkg = types.ModuleType("hetmap")
+pkg.__path__ = [sys.argv[4]]
+sys.modules["hetmap"] = pkg
+for blocked in ("hetmap.supernet", "hetmap.candidates", "hetmap.evaluation", "hetmap.search"):
+    sys.modules[blocked] = None
+from aihwkit.nn import AnalogWrapper
+model = AnalogWrapper(torch.load(sys.argv[1], weights_only=False)).eval()
+batches = torch.load(sys.argv[2])
+torch.manual_seed(int(sys.argv[5]))
+model.program_analog_weights()
+model.drift_analog_weights(float(sys.argv[6]))
+with torch.no_grad():
+    hits = sum(int((model(x).argmax(1) == y).sum()) for x, y in batches)
+total = sum(len(y) for _, y in batches)
+open(sys.argv[3], "w").write(repr(100.0 * hits / total))
+'''
+
+
+def test_exported_model_gives_the_reported_accuracy_in_plain_aihwkit(finished_run,
+                                                                     tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    import hetmap as hm
+    from hetmap.pipeline import make_task, pick_for_drift
+    from hetmap.search import ParetoFront
+
+    out, _ = finished_run
+    cfg = load_config(out / "config.yaml")
+    member = pick_for_drift(ParetoFront.load(out / "front.json"), k=1)[0]
+    drift = json.loads((out / "drift.json").read_text())
+    reported = next(m for m in drift["mappings"] if m["name"] == f"front-{member}")
+    val = make_task(cfg).loaders(batch_size=256, seed=cfg.seed).val
+    torch.save(list(val), tmp_path / "val.pt")
+    script = tmp_path / "score.py"
+    script.write_text(LOAD_AND_SCORE)
+    src = str(Path(hm.__file__).parent)
+    subprocess.run([sys.executable, str(script), str(out / "export" / "model.pt"),
+                    str(tmp_path / "val.pt"), str(tmp_path / "acc.txt"), src, str(cfg.seed),
+                    str(reported["times_s"][0])], check=True, timeout=300)
+    accuracy = float((tmp_path / "acc.txt").read_text())
+    assert accuracy == pytest.approx(reported["values"][0][0], abs=1e-9)

@@ -127,104 +127,229 @@ def _cost_record(name: str, cost: Any) -> dict[str, Any]:
     return record
 
 
-def run(config: RunConfig | str | Path | None = None, run_dir: str | Path = "runs/run", *,
-        force: bool = False, resume: bool = False, log: Log = print,
-        report: bool = True) -> RunResult:
-    """Run the whole flow of `config` (a RunConfig, a YAML path, or None for the demo)
-    into `run_dir`; returns the summary, the front and the report's path."""
-    from hetmap.evaluation import Evaluator, evaluate_drift
-    from hetmap.export import export
-    from hetmap.hardware import load_hardware
-    from hetmap.hardware.table import cost_of, table_for
-    from hetmap.search import Budget, search
+@dataclass
+class Session:
+    """One run directory opened for work: its config, task, device and the supernet (built
+    lazily from the run's own pretrained weights and, once trained, its trained state)."""
+
+    cfg: RunConfig
+    rd: RunDir
+    device: torch.device
+    task: Any
+    log: Log
+    resume: bool = False
+    _sn: Supernet | None = None
+    _table: Any = None
+
+    @classmethod
+    def open(cls, config: RunConfig | str | Path | None, run_dir: str | Path, *,
+             force: bool = False, resume: bool = False, log: Log = print) -> Session:
+        """A new run directory (or, with resume, a used one) for `config`."""
+        cfg = config if isinstance(config, RunConfig) else load_config(config)
+        rd = RunDir.create(run_dir, force=force, resume=resume)
+        rd.write_config(cfg)
+        device = resolve_device(cfg.device)
+        rd.write_environment(cfg.seed, str(device))
+        return cls(cfg, rd, device, make_task(cfg), log, resume)
+
+    @classmethod
+    def existing(cls, run_dir: str | Path, log: Log = print) -> Session:
+        """A run directory made by an earlier `hetmap run`/`train`, with its config."""
+        rd = RunDir.open(run_dir)
+        if not rd.exists("config.yaml"):
+            raise ConfigError(f"{run_dir} has no config.yaml: it is not a hetmap run directory")
+        cfg = load_config(rd.path("config.yaml"))
+        return cls(cfg, rd, resolve_device(cfg.device), make_task(cfg), log, True)
+
+    @property
+    def wants_cost(self) -> bool:
+        return any(o in ("latency", "energy") for o in self.cfg.search.objectives)
+
+    @property
+    def supernet(self) -> Supernet:
+        if self._sn is None:
+            self._sn = self._build_supernet()
+        return self._sn
+
+    def _build_supernet(self) -> Supernet:
+        cfg = self.cfg
+        model, _ = starting_model(cfg, self.task, self.rd, self.device, self.log)
+        example = self.task.example_input(8)
+        if cfg.method == "mpaas":
+            from hetmap.adaptation import adapt
+
+            model, adapt_report = adapt(model, example, tile=cfg.analog.tile)
+            self.rd.write_json("adapt.json", adapt_report.to_dict())
+            self.log(str(adapt_report))
+        sn = build_supernet(model, example, candidates=cfg.candidates, analog=cfg.analog,
+                            exclude=cfg.exclude).to(self.device)
+        trained = self.rd.root / TRAINED
+        if trained.exists():
+            from hetmap.tasks.checkpoints import load_checkpoint
+
+            load_checkpoint(sn, trained)
+            self.log(f"loaded the trained supernet from {trained}")
+        self.rd.write_json("inventory.json", sn.inventory.to_dict())
+        self.log(f"supernet: {len(sn.layer_names)} searchable layers, candidates "
+                 f"{', '.join(cfg.candidates)}; {sn.inventory.total_macs:,} MACs per inference")
+        return sn
+
+    @property
+    def table(self) -> Any:
+        if self._table is None:
+            from hetmap.hardware import load_hardware
+            from hetmap.hardware.table import table_for
+
+            hw = load_hardware(self.cfg.hardware)
+            self.log(f"cost table on {hw.name} (ZigZag, cached on disk after the first run)")
+            self._table = table_for(self.supernet, hw)
+        return self._table
+
+    def evaluator(self) -> Any:
+        from hetmap.evaluation import Evaluator
+
+        return Evaluator(self.supernet, self.task, objectives=self.cfg.search.objectives,
+                         cost_table=self.table if self.wants_cost else None,
+                         bn_batches=self.cfg.train.stage3.bn_batches, device=self.device,
+                         seed=self.cfg.seed)
+
+
+TRAINED = "supernet.safetensors"
+
+
+def stage_train(s: Session) -> dict[str, Any]:
+    """Stages 1-3 (resumable); saves the trained supernet as safetensors."""
+    from hetmap.tasks.checkpoints import save_checkpoint
     from hetmap.training import train_supernet
 
-    start = time.perf_counter()
-    cfg = config if isinstance(config, RunConfig) else load_config(config)
-    rd = RunDir.create(run_dir, force=force, resume=resume)
-    rd.write_config(cfg)
-    device = resolve_device(cfg.device)
-    rd.write_environment(cfg.seed, str(device))
-    task = make_task(cfg)
+    if s.rd.exists(TRAINED) and s.rd.exists("train.json"):
+        return s.rd.read_json("train.json")  # already trained; the supernet loads it
+    sn = s.supernet
+    train_cfg = s.cfg.train.model_copy(update={"seed": s.cfg.seed})
+    try:
+        trained = train_supernet(sn, s.task, train_cfg, run_dir=s.rd.path("train"),
+                                 device=s.device, resume=s.resume,
+                                 cost_table=s.table if s.wants_cost else None)
+    except KeyboardInterrupt:
+        s.log(f"interrupted: the last checkpoint is in {s.rd.root / 'train'}; continue with "
+              f"`hetmap resume {s.rd.root}`")
+        raise
+    save_checkpoint(sn, s.rd.path(TRAINED))
+    s.rd.write_json("train.json", trained.metrics)
+    return trained.metrics
 
-    model, _ = starting_model(cfg, task, rd, device, log)
-    example = task.example_input(8)
-    if cfg.method == "mpaas":
-        from hetmap.adaptation import adapt
 
-        model, adapt_report = adapt(model, example, tile=cfg.analog.tile)
-        rd.write_json("adapt.json", adapt_report.to_dict())
-        log(str(adapt_report))
-    sn = build_supernet(model, example, candidates=cfg.candidates, analog=cfg.analog,
-                        exclude=cfg.exclude)
-    rd.write_json("inventory.json", sn.inventory.to_dict())
-    log(f"supernet: {len(sn.layer_names)} searchable layers, candidates "
-        f"{', '.join(cfg.candidates)}; {sn.inventory.total_macs:,} MACs per inference")
+def stage_search(s: Session) -> Any:
+    """The configured strategy and budget -> front.json / front.csv."""
+    from hetmap.search import Budget, search
 
-    hw = load_hardware(cfg.hardware)
-    log(f"cost table on {hw.name} (ZigZag, cached on disk after the first run)")
-    table = table_for(sn, hw)
-    wants_cost = any(o in ("latency", "energy") for o in cfg.search.objectives)
-
-    train_cfg = cfg.train.model_copy(update={"seed": cfg.seed})
-    trained = train_supernet(sn, task, train_cfg, run_dir=rd.path("train"), device=device,
-                             resume=resume, cost_table=table if wants_cost else None)
-    rd.write_json("train.json", trained.metrics)
-
-    evaluator = Evaluator(sn, task, objectives=cfg.search.objectives,
-                          cost_table=table if wants_cost else None,
-                          bn_batches=cfg.train.stage3.bn_batches, device=device, seed=cfg.seed)
+    cfg = s.cfg
     budget = Budget(evaluations=cfg.search.evaluations, seconds=cfg.search.seconds)
-    log(f"search: {cfg.search.strategy}, budget {budget}")
-    front = search(sn, evaluator, cfg.search.strategy, budget, seed=cfg.seed,
+    s.log(f"search: {cfg.search.strategy}, budget {budget}")
+    front = search(s.supernet, s.evaluator(), cfg.search.strategy, budget, seed=cfg.seed,
                    constraints=cfg.search.constraints)
-    front.save(rd.root)
-    log(f"front: {len(front)} Pareto-optimal mappings from {front.evaluations} evaluations "
-        f"in {front.wall_time:.1f} s")
+    front.save(s.rd.root)
+    s.log(f"front: {len(front)} Pareto-optimal mappings from {front.evaluations} evaluations "
+          f"in {front.wall_time:.1f} s")
+    return front
 
+
+def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
+    """Anchors and chosen front members: validation accuracy, drift, hardware and cost ->
+    drift.json, cost.json, summary.json."""
+    from hetmap.evaluation import evaluate_drift
+    from hetmap.hardware.table import cost_of
+    from hetmap.search import ParetoFront
+
+    cfg, sn = s.cfg, s.supernet
+    front = front if front is not None else ParetoFront.load(s.rd.path("front.json"))
     named: dict[str, tuple[str, Mapping]] = {
         name: ("anchor", m) for name, m in anchor_mappings(sn, cfg.candidates).items()}
     drift_names = [n for n in named if n == "all-analog"]
     for i, member in enumerate(front):
         named[f"front-{i}"] = ("front", member.mapping)
     drift_names += [f"front-{i}" for i in pick_for_drift(front)]
+    evaluator = s.evaluator()
     scores = dict(zip(named, evaluator.scores([m for _, m in named.values()])))
 
     drifts: dict[str, Any] = {}
     for name in drift_names:
-        log(f"drift: {name} at {len(cfg.drift.times)} times x {cfg.drift.repeats} repeats")
-        drifts[name] = evaluate_drift(sn, named[name][1], task, times=cfg.drift.times,
+        s.log(f"drift: {name} at {len(cfg.drift.times)} times x {cfg.drift.repeats} repeats")
+        drifts[name] = evaluate_drift(sn, named[name][1], s.task, times=cfg.drift.times,
                                       repeats=cfg.drift.repeats, seed=cfg.seed, split="val",
-                                      device=device)
-    rd.write_json("drift.json", {"metric": f"validation {task.metric_name} (%)", "mappings": [
+                                      device=s.device)
+    metric = f"validation {s.task.metric_name} (%)"
+    s.rd.write_json("drift.json", {"metric": metric, "mappings": [
         {"name": name, **result.to_dict()} for name, result in drifts.items()]})
 
+    table = s.table
     costs = {name: cost_of(sn, m, table=table) for name, (_, m) in named.items()}
-    rd.write_json("cost.json", {"hardware": hw.name, "mappings": [
+    s.rd.write_json("cost.json", {"hardware": table.hw.name, "mappings": [
         _cost_record(name, cost) for name, cost in costs.items()]})
 
     rows = [_row(name, kind, m, scores[name], sn, costs[name], drifts.get(name))
             for name, (kind, m) in named.items()]
-    summary = {"task": cfg.task.name, "metric": f"validation {task.metric_name} (%)",
-               "hardware": hw.name, "method": cfg.method, "rows": rows,
-               "train": trained.metrics, "search": {
-                   "strategy": front.strategy, "evaluations": front.evaluations,
-                   "wall_time_s": front.wall_time, "hypervolume": front.hypervolume()}}
-    rd.write_json("summary.json", summary)
+    summary = {"task": cfg.task.name, "metric": metric, "hardware": table.hw.name,
+               "method": cfg.method, "rows": rows,
+               "train": s.rd.read_json("train.json") if s.rd.exists("train.json") else {},
+               "search": {"strategy": front.strategy, "evaluations": front.evaluations,
+                          "wall_time_s": front.wall_time, "hypervolume": front.hypervolume()}}
+    s.rd.write_json("summary.json", summary)
+    return summary
 
-    chosen = pick_for_drift(front, k=1)
-    if chosen:
-        export(sn, front[chosen[0]].mapping, rd.path("export"))
-        log(f"exported front-{chosen[0]} to {rd.root / 'export'}")
+
+def stage_export(s: Session, member: int | None = None) -> Path:
+    """Front member `member` (default: the most accurate with a real analog share) as
+    mapping.json plus a deployable aihwkit model in export/."""
+    from hetmap.export import export
+    from hetmap.search import ParetoFront
+
+    front = ParetoFront.load(s.rd.path("front.json"))
+    if member is None:
+        chosen = pick_for_drift(front, k=1)
+        if not chosen:
+            raise ConfigError("the front is empty: nothing to export")
+        member = chosen[0]
+    if not 0 <= member < len(front):
+        raise ConfigError(f"member must be in 0..{len(front) - 1}, got {member}")
+    out = s.rd.path("export")
+    export(s.supernet, front[member].mapping, out)
+    s.log(f"exported front-{member} to {out}")
+    return out
+
+
+def run(config: RunConfig | str | Path | None = None, run_dir: str | Path = "runs/run", *,
+        force: bool = False, resume: bool = False, log: Log = print,
+        report: bool = True) -> RunResult:
+    """Run the whole flow of `config` (a RunConfig, a YAML path, or None for the demo)
+    into `run_dir`; returns the summary, the front and the report's path."""
+    start = time.perf_counter()
+    s = Session.open(config, run_dir, force=force, resume=resume, log=log)
+    stage_train(s)
+    front = stage_search(s)
+    summary = stage_evaluate(s, front)
+    if len(front):
+        stage_export(s)
     report_path = None
     if report:
         from hetmap.report import build_report
 
-        report_path = build_report(rd.root)
+        report_path = build_report(s.rd.root)
     seconds = time.perf_counter() - start
-    rd.log({"event": "done", "seconds": seconds})
-    return RunResult(rd.root, summary, front, report_path, seconds)
+    s.rd.log({"event": "done", "seconds": seconds})
+    return RunResult(s.rd.root, summary, front, report_path, seconds)
 
 
-__all__ = ["RunResult", "anchor_mappings", "make_task", "pick_for_drift",
-           "resolve_device", "run"]
+__all__ = [
+    "RunResult",
+    "Session",
+    "anchor_mappings",
+    "make_task",
+    "pick_for_drift",
+    "resolve_device",
+    "run",
+    "stage_evaluate",
+    "stage_export",
+    "stage_search",
+    "stage_train",
+]

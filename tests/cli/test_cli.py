@@ -15,7 +15,7 @@ def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     for command in ("demo", "run", "resume", "report", "config", "pretrain", "scan", "cost",
-                    "compare"):
+                    "compare", "train", "search", "evaluate", "export"):
         assert command in result.output
 
 
@@ -49,3 +49,53 @@ def test_compare_writes_the_table(tmp_path) -> None:
     assert result.exit_code == 0, result.output
     table = (out / "compare.md").read_text()
     assert all(f"| {m} |" in table for m in ("anchors", "random", "mps"))
+
+
+def test_stage_commands_run_one_after_another(tmp_path) -> None:
+    out = tmp_path / "staged"
+    fast = ["task.name=digits", "train.stage1.epochs=1", "train.stage2.epochs=1",
+            "train.stage3.steps=2", "train.stage3.n_mappings=4", "train.stage3.tau_mappings=0",
+            "train.progress=false", "search.evaluations=8", "drift.times=[1]",
+            "drift.repeats=1", "device=cpu"]
+    sets = [arg for item in fast for arg in ("--set", item)]
+    steps = [["train", "--out", str(out), *sets], ["search", str(out)], ["evaluate", str(out)],
+             ["export", str(out), "--member", "0"], ["report", str(out)]]
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+    for name in ("supernet.safetensors", "front.json", "summary.json", "export/model.pt",
+                 "report.html"):
+        assert (out / name).exists(), name
+    again = runner.invoke(app, ["search", str(out)])  # reloads the trained supernet
+    assert "loaded the trained supernet" in again.output
+
+
+def test_stage_command_on_a_non_run_directory_names_the_problem(tmp_path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "hetmap", "search", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "not a hetmap run directory" in proc.stderr
+
+
+def test_ctrl_c_during_training_leaves_a_resumable_run(tmp_path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "interrupted"
+    sets = ["--set", "task.name=digits", "--set", "train.stage1.epochs=3", "--set",
+            "train.stage2.epochs=3", "--set", "train.checkpoint_steps=1", "--set",
+            "train.stage3.steps=2", "--set", "train.stage3.tau_mappings=0", "--set",
+            "train.progress=false", "--set", "device=cpu"]
+    proc = subprocess.Popen([sys.executable, "-m", "hetmap", "train", "--out", str(out), *sets],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / "train" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert checkpoint.exists(), proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "hetmap resume" in stdout
+    assert not (out / "supernet.safetensors").exists()
+    resumed = runner.invoke(app, ["train", "--out", str(out), "--resume", *sets])
+    assert resumed.exit_code == 0, resumed.output
+    assert (out / "supernet.safetensors").exists()

@@ -71,6 +71,53 @@ def resume(out: Annotated[Path, typer.Argument(help="Run directory to continue."
 
 
 @app.command()
+def train(config: Annotated[Path | None, typer.Argument(help="YAML config (omitted: the "
+                                                            "demo's).")] = None,
+          out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/run"),
+          overrides: SetOption = None, force: ForceOption = False,
+          resume: ResumeOption = False) -> None:
+    """Pretrain (or load) and train the supernet in three stages; saves it in the run."""
+    from hetmap.config import load_config
+    from hetmap.pipeline import Session, stage_train
+
+    session = Session.open(load_config(config, overrides or []), out, force=force,
+                           resume=resume, log=typer.echo)
+    metrics = stage_train(session)
+    typer.echo(f"trained: {', '.join(f'{k} {v:.4g}' for k, v in metrics.items())}")
+
+
+@app.command()
+def search(out: Annotated[Path, typer.Argument(help="Run directory with a trained "
+                                                    "supernet.")]) -> None:
+    """Search the trained supernet of a run (its config's strategy and budget)."""
+    from hetmap.pipeline import Session, stage_search
+
+    front = stage_search(Session.existing(out, log=typer.echo))
+    for i, member in enumerate(front):
+        typer.echo(f"front-{i}: " + ", ".join(f"{k} {v:.4g}" for k, v in member.scores.items()))
+
+
+@app.command()
+def evaluate(out: Annotated[Path, typer.Argument(help="Run directory with a front.")]) -> None:
+    """Drift (aihwkit) and cost of the anchors and chosen front members -> summary.json."""
+    from hetmap.pipeline import Session, stage_evaluate
+
+    summary = stage_evaluate(Session.existing(out, log=typer.echo))
+    typer.echo(f"summary of {len(summary['rows'])} mappings in {out / 'summary.json'}")
+
+
+@app.command()
+def export(out: Annotated[Path, typer.Argument(help="Run directory with a front.")],
+           member: Annotated[int | None, typer.Option(help="Front member (default: the most "
+                                                           "accurate mixed one).")] = None
+           ) -> None:
+    """The chosen mapping as JSON plus a deployable aihwkit model, in RUN_DIR/export."""
+    from hetmap.pipeline import Session, stage_export
+
+    typer.echo(f"exported to {stage_export(Session.existing(out, log=typer.echo), member)}")
+
+
+@app.command()
 def report(out: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
     """(Re)build report.html and plots/ from a run directory's artifacts."""
     from hetmap.report import build_report
