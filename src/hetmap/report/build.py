@@ -52,6 +52,10 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "mapping"
 
 
+def _known(scores: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in scores.items() if v is not None}
+
+
 def _chosen(summary: Summary | None, front: Front | None) -> list[Row]:
     """Mappings to draw: the summary's rows (with their mapping, or the front member of the
     same name), else the front members."""
@@ -127,6 +131,10 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
     anchors = [r for r in summary.rows if r.kind == "anchor"] if summary else []
     members = front.members if front else [r for r in (summary.rows if summary else [])
                                            if r.kind == "front"]
+    if front and summary:  # the summary costs front members the search did not (energy, ...)
+        costed = {r.name: r.scores for r in summary.rows}
+        members = [Row(m.name, m.kind, _known(costed.get(m.name, {})) | _known(m.scores),
+                       m.mapping) for m in members]
     if members or anchors:
         body = html.image(plots.pareto(members, anchors, front.evaluated if front else [],
                                        plot_dir / "pareto.png", metric),
