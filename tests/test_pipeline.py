@@ -106,3 +106,13 @@ def test_exported_model_gives_the_reported_accuracy_in_plain_aihwkit(finished_ru
                     str(reported["times_s"][0])], check=True, timeout=300)
     accuracy = float((tmp_path / "acc.txt").read_text())
     assert accuracy == pytest.approx(reported["values"][0][0], abs=1e-9)
+
+
+def test_make_task_uses_the_configured_model_or_the_tasks_own() -> None:
+    from hetmap.models import ResNetCifar, SmallCNN
+    from hetmap.pipeline import make_task
+
+    assert isinstance(make_task(load_config(None, ["task.name=digits"])).build_model(),
+                      SmallCNN)
+    chosen = make_task(load_config(None, ["task.name=digits", "model.name=resnet8"]))
+    assert isinstance(chosen.build_model(), ResNetCifar)

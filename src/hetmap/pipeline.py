@@ -53,7 +53,8 @@ def make_task(cfg: RunConfig) -> Any:
     from hetmap.tasks import get_task
 
     options = dict(cfg.task.options)
-    options.setdefault("model", cfg.model.name)
+    if "name" in cfg.model.model_fields_set:  # else the task's own default model
+        options.setdefault("model", cfg.model.name)
     for key, value in cfg.model.options.items():
         options.setdefault(key, value)
     if cfg.task.data is not None:
