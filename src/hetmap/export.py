@@ -113,18 +113,13 @@ def portable_layer(layer: CandidateLayer) -> tuple[nn.Module, dict[str, Any]]:
                      "export; register an exporter or map the layer to another candidate")
 
 
-def _set_child(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, child, module)
-
-
 def make_portable(model: nn.Module) -> dict[str, dict[str, Any]]:
     """Replace every CandidateLayer of a deployed model in place; returns per-layer notes."""
     notes: dict[str, dict[str, Any]] = {}
     for name, module in list(model.named_modules()):
         if isinstance(module, CandidateLayer):
             replacement, notes[name] = portable_layer(module)
-            _set_child(model, name, replacement)
+            model.set_submodule(name, replacement)
     return notes
 
 

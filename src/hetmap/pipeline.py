@@ -116,18 +116,6 @@ def _row(name: str, kind: str, mapping: Mapping, scores: dict[str, float], sn: S
             "mapping": mapping.to_dict()}
 
 
-def _cost_record(name: str, cost: Any) -> dict[str, Any]:
-    record = {"name": name, **cost.to_dict()}
-    cores: dict[str, dict[str, float]] = {}
-    for layer in record.get("layers", []):
-        core = cores.setdefault(layer["core"], {"latency_s": 0.0, "energy_j": 0.0})
-        core["latency_s"] += layer["latency_s"] + layer.get("transfer_latency_s", 0.0)
-        core["energy_j"] += (layer["energy_j"] + layer.get("transfer_energy_j", 0.0)
-                             + layer.get("weight_load_energy_j", 0.0))
-    record["cores"] = cores
-    return record
-
-
 @dataclass
 class Session:
     """One run directory opened for work: its config, task, device and the supernet (built
@@ -286,7 +274,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     table = s.table
     costs = {name: cost_of(sn, m, table=table) for name, (_, m) in named.items()}
     s.rd.write_json("cost.json", {"hardware": table.hw.name, "mappings": [
-        _cost_record(name, cost) for name, cost in costs.items()]})
+        {"name": name, **cost.to_dict()} for name, cost in costs.items()]})
 
     rows = [_row(name, kind, m, scores[name], sn, costs[name], drifts.get(name))
             for name, (kind, m) in named.items()]

@@ -86,7 +86,7 @@ class IntCandidate(Candidate):
 
     def quantize_input(self, x: Tensor) -> Tensor:
         if self.training or not self.calibrated:
-            self.observe(x, x)
+            self.observer(x.detach())
         scale, zero = self.observer.calculate_qparams()
         return torch.fake_quantize_per_tensor_affine(
             x, scale.item(), int(zero.item()), self.observer.quant_min, self.observer.quant_max)

@@ -77,11 +77,6 @@ class DriftResult:
 
 
 # -- deployment ----------------------------------------------------------------------------
-def _set_child(root: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, child, module)
-
-
 def _plain_layer(choice: ChoiceLayer) -> nn.Module:
     """An ordinary nn.Linear/Conv with (a copy of) the shared weights."""
     layer = choice.spec.make_module()
@@ -177,14 +172,14 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
             cand_name = full[name]
             cand = choice.candidates[cand_name]
             if cand.target == "analog":
-                _set_child(model, name, _plain_layer(choice))
+                model.set_submodule(name, _plain_layer(choice))
                 analog[name] = choice
             elif cand.target == "none":
-                _set_child(model, name, nn.Identity())
+                model.set_submodule(name, nn.Identity())
             elif cand_name == "fp32":
-                _set_child(model, name, _plain_layer(choice))
+                model.set_submodule(name, _plain_layer(choice))
             else:
-                _set_child(model, name, CandidateLayer(choice, cand))
+                model.set_submodule(name, CandidateLayer(choice, cand))
         if analog:
             keep_digital = [n for n, m in model.named_modules()
                             if type(m) in _PLAIN and n not in analog]

@@ -8,6 +8,7 @@ import fnmatch
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -183,8 +184,6 @@ class Supernet(nn.Module):
 
     def mapping_indices(self, mappings: Sequence[Mapping]) -> Any:
         """(N, all layers) candidate indices for vectorised objectives."""
-        import numpy as np
-
         return np.stack([self.table.indices(self._full_choices(m)) for m in mappings])
 
 
@@ -231,8 +230,7 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
         cands = {c: make_candidate(c, info.spec, **options).to(layer.weight.device)
                  for c in names}
         choice = ChoiceLayer(info.name, layer, cands)
-        parent_name, _, child = info.name.rpartition(".")
-        setattr(modules[parent_name] if parent_name else net, child, choice)
+        net.set_submodule(info.name, choice)
         choices[info.name] = choice
         if not excluded:
             searchable.append(info.name)

@@ -22,17 +22,7 @@ from hetmap.inputs import call_model
 from hetmap.tasks.base import Task, move_batch
 from hetmap.tasks.checkpoints import save_checkpoint
 from hetmap.tasks.registry import get_task
-
-
-def make_optimizer(model: nn.Module, name: str, lr: float,
-                   weight_decay: float) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
-                               weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ConfigError(f"unknown optimizer {name!r}; use 'sgd' or 'adamw'")
+from hetmap.training.optim import make_optimizer
 
 
 def pretrain(task: Task | str, model: nn.Module | None = None, *, epochs: int | None = None,
@@ -63,7 +53,8 @@ def pretrain(task: Task | str, model: nn.Module | None = None, *, epochs: int | 
         total = min(total, max_steps)
     if total <= 0:
         raise ConfigError(f"nothing to train: {d.epochs} epochs of {len(loaders.train)} batches")
-    opt = make_optimizer(model, d.optimizer, d.lr, d.weight_decay)
+    opt = make_optimizer(model.parameters(), d.optimizer, d.lr, d.weight_decay,
+                         nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=d.lr, total_steps=total, pct_start=0.1 if d.optimizer == "adamw" else 0.25)
 

@@ -41,6 +41,7 @@ from hetmap.training.fair import (
     teacher_target,
 )
 from hetmap.training.log import JsonlLog
+from hetmap.training.optim import make_optimizer
 from hetmap.training.ramp import (
     apply_scales,
     layer_scales,
@@ -165,12 +166,6 @@ def seed_everything(seed: int) -> None:
 
 
 # -- small policies ---------------------------------------------------------------------------
-def make_optimizer(params: list[nn.Parameter], cfg: WeightStage) -> torch.optim.Optimizer:
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
 def lr_at(cfg: WeightStage, step: int, total: int) -> float:
     if cfg.lr_schedule == "constant" or total <= 1:
         return cfg.lr
@@ -280,7 +275,7 @@ def train_weights(run: Run, stage: int) -> None:
         run.fractions = sensitivity_fractions(sens, cfg.sensitivity_min_fraction)
         run.metrics.update({f"sensitivity/{k}": v for k, v in sens.items()})
     params = [q for q in sn.weight_parameters() if q.requires_grad]
-    run.optimizer = make_optimizer(params, cfg)
+    run.optimizer = make_optimizer(params, cfg.optimizer, cfg.lr, cfg.weight_decay)
     if run._opt_state is not None:
         run.optimizer.load_state_dict(run._opt_state)
         run._opt_state = None
