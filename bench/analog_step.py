@@ -4,10 +4,11 @@ Every mappable layer runs hetmap's `analog` candidate with the full HWA configur
 (8-bit DAC/ADC, output and weight noise, weight clipping, learned input ranges). Time and
 peak memory of one training step (forward, backward, SGD step) are printed as ratios to FP32
 and to aihwkit-lightning's own `convert_to_analog` model with the same configuration (its
-PyTorch path; clipping by its `AnalogOptimizer`), all measured in this run. Each variant runs
-in its own process so that peak memory (VmHWM on CPU, max allocated on CUDA) is its own.
+PyTorch path; clipping by its `AnalogOptimizer`), all measured in this run. Times come from
+one process that interleaves the variants step by step; peak memory (VmHWM on CPU with large
+blocks mmap'd, max allocated on CUDA) from one process per variant.
 
-    .venv/bin/python bench/analog_step.py [--repeats 3] [--only resnet|bert] [--device cpu]
+    .venv/bin/python bench/analog_step.py [--repeats 5] [--only resnet|bert] [--device cpu]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -97,7 +99,8 @@ def _status_kb(key: str) -> float:
     raise RuntimeError(f"{key} not in /proc/self/status")
 
 
-def run_variant(task: str, variant: str, repeats: int, device: str) -> dict[str, float]:
+def make_variant(task: str, variant: str, device: str) -> Any:
+    """A closure running one training step of `variant`, after its warm-up step."""
     model, loss_fn = build(task, device)
     if variant.startswith("hetmap"):
         model = convert_hetmap(model, "folded" if variant == "hetmap_folded" else "unfolded")
@@ -119,45 +122,70 @@ def run_variant(task: str, variant: str, repeats: int, device: str) -> dict[str,
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    step()  # warm-up (initialises the input ranges)
-    base = peak_reset(device)
-    times = []
+    step()  # warm-up (initialises the input ranges, compiles kernels)
+    return step
+
+
+def time_variants(task: str, repeats: int, device: str) -> dict[str, float]:
+    """Median step time of every variant, the variants interleaved step by step so that a
+    change in machine load hits them all alike."""
+    steps = {v: make_variant(task, v, device) for v in VARIANTS}
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return {"time": statistics.median(times), "peak": peak_read(device) - base}
+        for variant, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[variant].append(time.perf_counter() - t0)
+    return {v: statistics.median(t) for v, t in times.items()}
+
+
+def peak_of(task: str, variant: str, device: str) -> float:
+    """Peak memory of one step over what the model and its inputs hold. On CPU, large
+    blocks are mmap'd (MALLOC_MMAP_THRESHOLD_, set by the parent) so that freed memory
+    leaves the resident set and the high-water mark sees only live tensors."""
+    step = make_variant(task, variant, device)
+    base = peak_reset(device)
+    step()
+    return peak_read(device) - base
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                         check=True, env=env if "--peak" in args else None)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--only", choices=("resnet", "bert"))
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--child", nargs=2, metavar=("TASK", "VARIANT"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", metavar="TASK", help=argparse.SUPPRESS)
+    ap.add_argument("--peak", metavar="VARIANT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_variant(*args.child, args.repeats, args.device)))
+        result = (peak_of(args.child, args.peak, args.device) if args.peak
+                  else time_variants(args.child, args.repeats, args.device))
+        print(json.dumps(result))
         return
     tasks = [args.only] if args.only else ["resnet", "bert"]
-    print(f"device={args.device} threads={torch.get_num_threads()} repeats={args.repeats}")
+    print(f"device={args.device} threads={torch.get_num_threads()} repeats={args.repeats} "
+          "(variants interleaved step by step; medians)")
     for task in tasks:
-        res = {}
-        for variant in VARIANTS:
-            out = subprocess.run([sys.executable, __file__, "--child", task, variant,
-                                  "--repeats", str(args.repeats), "--device", args.device],
-                                 capture_output=True, text=True, check=True)
-            res[variant] = json.loads(out.stdout.strip().splitlines()[-1])
-        fp, lt = res["fp32"], res["lightning"]
+        common = ["--child", task, "--device", args.device]
+        t = _child([*common, "--repeats", str(args.repeats)])
+        peak = {v: _child([*common, "--peak", v]) for v in VARIANTS}
+        fp, lt = t["fp32"], t["lightning"]
         label = "ResNet-20 b128" if task == "resnet" else "BERT-small encoder b64 s128"
-        print(f"{label}: step fp32 {fp['time']:.3f}s  lightning {lt['time']:.3f}s "
-              f"({lt['time'] / fp['time']:.2f}x fp32)  peak fp32 {fp['peak'] / 2**20:.0f} MiB"
-              f"  lightning {lt['peak'] / 2**20:.0f} MiB")
+        print(f"{label}: step fp32 {fp:.3f}s  lightning {lt:.3f}s ({lt / fp:.2f}x fp32)  "
+              f"peak fp32 {peak['fp32'] / 2**20:.0f} MiB  lightning "
+              f"{peak['lightning'] / 2**20:.0f} MiB")
         for name, label in (("hetmap", "exact range grad"), ("hetmap_folded", "folded")):
-            hm = res[name]
-            print(f"  hetmap ({label}): {hm['time']:.3f}s = {hm['time'] / fp['time']:.2f}x fp32,"
-                  f" {lt['time'] / hm['time']:.2f}x faster than lightning; peak "
-                  f"{hm['peak'] / 2**20:.0f} MiB = {hm['peak'] / fp['peak']:.2f}x fp32")
+            hm = t[name]
+            print(f"  hetmap ({label}): {hm:.3f}s = {hm / fp:.2f}x fp32, {lt / hm:.2f}x faster "
+                  f"than lightning; peak {peak[name] / 2**20:.0f} MiB = "
+                  f"{peak[name] / peak['fp32']:.2f}x fp32")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hetmap.candidates.analog import kernels
+from hetmap.candidates.analog import kernels, native
 from hetmap.candidates.analog.config import AnalogConfig
 from hetmap.errors import ConfigError
 from hetmap.layers import LayerSpec
@@ -313,6 +313,9 @@ def _adc(c: Ctx, y: Tensor, r: Tensor, wmax: Tensor) -> tuple[Tensor, Tensor | N
     if cfg.out_bound > 0:
         wm = row_wmax(plan, wmax.view(-1, 1), cfg.clip_type == "layer_gaussian_per_channel")
         bound = plan.channel_view((r * cfg.out_bound) * wm, y.ndim)
+    if c.scale >= 1.0 and y.is_contiguous() and native.usable(y):
+        inner = math.prod(y.shape[2:]) if plan.is_conv else 1
+        return native.adc(y, std, bound, cfg.out_res, inner)
     if c.scale >= 1.0:
         fn = kernels.fused("adc", kernels.adc_impl) if cfg.fuse else kernels.adc_impl
         y, keep = fn(y, None if std is None else torch.randn_like(y), std, bound, cfg.out_res)
@@ -347,8 +350,32 @@ def _input_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tenso
             pct = 1.0 - count / float(xs.numel())
             grad = grad + cfg.input_range_decay * r * (pct > cfg.input_min_percentage)
         return gx, grad
+    if plan.is_conv and cfg.range_grad != "folded" and xs.dim() <= 4 \
+            and native.usable(xs, gq, gout, ws):
+        return _native_input_grad(c, s, xs, r, gq, gout, ws, need_r)
     grad_r = _range_grad(c, s, xs, r, gq, gout, ws) if need_r else None
     return gq.masked_fill_((xs > r) | (xs < -r), 0.0), grad_r
+
+
+def _native_input_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
+                       ws: Tensor, need_r: bool) -> tuple[Tensor, Tensor | None]:
+    """`_input_grad` of a convolution slice by the C++ kernel (conv1d as 2-d with height 1)."""
+    plan = c.plan
+
+    def two_d(v: list[int] | tuple[int, ...], fill: int) -> list[int]:
+        return [fill, *v] if len(v) == 1 else list(v)
+
+    sp, osp = two_d(tuple(xs.shape[2:]), 1), two_d(tuple(gout.shape[2:]), 1)
+    geo = [*sp, *osp, *two_d(plan.spec.kernel_size, 1), *two_d(plan.stride, 1),
+           *two_d(plan.padding, 0), *two_d(plan.dilation, 1), plan.groups]
+    g, nch, og = plan.groups, s.ch_hi - s.ch_lo, plan.out_g
+    gl = gout.movedim(1, -1).reshape(-1, og)
+    wl = ws.reshape(g, og, nch, plan.karea).permute(3, 0, 2, 1).reshape(-1, og)
+    rmask = plan.row_mask(s, xs.device, torch.bool).reshape(-1) if s.partial else None
+    gx, total, counts = native.clip_grad(xs, gq.contiguous(), r, need_r, gl, wl, rmask, geo)
+    if not need_r:
+        return gx, None
+    return gx, _decayed(c, r, total, counts, float(xs.shape[0] * math.prod(osp) * s.rows))
 
 
 def _range_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
@@ -370,6 +397,13 @@ def _range_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tenso
     else:
         total, counts = _unfolded_clip_grad(plan, s, xs, upper, clipped, gout, ws)
         n_per_group = float(xs.shape[0] * math.prod(gout.shape[2:]) * s.rows)
+    return _decayed(c, r, total, counts, n_per_group)
+
+
+def _decayed(c: Ctx, r: Tensor, total: Tensor, counts: Tensor, n_per_group: float) -> Tensor:
+    """Lightning's range gradient from the clipped-entry sum and counts: r * total, plus a
+    decay of r for every group where too few entries clip."""
+    cfg = c.config
     grad = total * r
     if cfg.input_range_decay > 0:
         pct = 1.0 - counts / n_per_group
