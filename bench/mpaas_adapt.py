@@ -9,7 +9,7 @@ the largest output change of the adapted model on the example input, eval mode.
 
     .venv/bin/python bench/mpaas_adapt.py [--models resnet8 resnet20 mobilenetv2 bert-base]
         [--tile 256 256] [--init zero|net2wider] [--max-factor 4] [--no-depthwise]
-        [--residual]
+        [--residual] [--no-cost-limits] [--max-energy-increase F]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import nn
 from hetmap.adaptation import AdaptPolicy, adapt
 from hetmap.inventory import Inventory, scan
 
-MODELS = ("resnet8", "resnet20", "mobilenetv2", "bert-base")
+MODELS = ("resnet8", "resnet20", "mobilenetv2", "bert-small", "bert-base")
 
 
 def build(name: str, seq: int) -> tuple[nn.Module, Any]:
@@ -45,16 +45,21 @@ def build(name: str, seq: int) -> tuple[nn.Module, Any]:
     return BertModel(config).eval(), {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def analog_costs(before: Inventory, after: Inventory, tile: tuple[int, int]
-                 ) -> tuple[Any, Any] | None:
-    """All-analog latency/energy on hermes-pcm (scaled to enough tiles), or None."""
-    try:
-        from hetmap.hardware import CostTable, load_hardware
-    except ImportError:
-        return None
+def hermes(tile: tuple[int, int]) -> Any:
+    """hermes-pcm with `tile`-sized crossbars (per-row/column/device energies unchanged)."""
+    from hetmap.hardware import load_hardware
+
     hw = load_hardware("hermes-pcm")
-    if hw.analog is None or hw.analog.tile != tile:
-        return None
+    if hw.analog.tile != tile:
+        hw = hw.model_copy(update={"analog": hw.analog.model_copy(
+            update={"tile_rows": tile[0], "tile_cols": tile[1]})})
+    return hw
+
+
+def analog_costs(before: Inventory, after: Inventory, hw: Any) -> tuple[Any, Any]:
+    """All-analog latency/energy on `hw` (scaled to enough tiles)."""
+    from hetmap.hardware import CostTable
+
     need = max(before.total_tiles, after.total_tiles)
     if need > hw.analog.n_tiles:  # several chips: no reprogramming in either case
         hw = hw.model_copy(update={"analog": hw.analog.model_copy(update={"n_tiles": need})})
@@ -74,15 +79,26 @@ def main() -> None:
                         help="also widen residual streams (all writers and readers at once)")
     parser.add_argument("--no-depthwise", action="store_true",
                         help="leave groups with a depthwise conv inside unwidened")
+    parser.add_argument("--no-cost-limits", action="store_true",
+                        help="widen to fill tiles without consulting the hardware model "
+                             "(by default a group's all-analog latency may not rise)")
+    parser.add_argument("--max-energy-increase", type=float, default=None,
+                        help="also cap each group's all-analog energy rise (fraction)")
     parser.add_argument("--table", action="store_true", help="print each model's group table")
     args = parser.parse_args()
     tile = (args.tile[0], args.tile[1])
     policy = AdaptPolicy(init=args.init, max_factor=args.max_factor,
-                         depthwise=not args.no_depthwise, residual=args.residual)
+                         depthwise=not args.no_depthwise, residual=args.residual,
+                         max_energy_increase=args.max_energy_increase)
+    hw = hermes(tile)
+    hardware = None if args.no_cost_limits else hw
     torch.manual_seed(0)
     print(f"tile {tile[0]}x{tile[1]}, init {args.init}, max factor {args.max_factor}, "
           f"depthwise groups {'off' if args.no_depthwise else 'on'}, residual streams "
-          f"{'on' if args.residual else 'off'}")
+          f"{'on' if args.residual else 'off'}, cost limits "
+          f"{'off' if hardware is None else f'hermes-pcm ({tile[0]}x{tile[1]} tiles), latency +0%'}"
+          + (f", energy +{args.max_energy_increase:.0%}"
+             if hardware and args.max_energy_increase is not None else ""))
     head = (f"{'model':<12} {'tiles':>9} {'utilisation':>15} {'params (M)':>16} "
             f"{'groups':>7} {'max |diff|':>10} {'adapt s':>8}  all-analog latency / energy")
     print(head)
@@ -90,19 +106,15 @@ def main() -> None:
     for name in args.models:
         model, x = build(name, args.seq)
         start = time.perf_counter()
-        adapted, report = adapt(model, x, tile, policy)
+        adapted, report = adapt(model, x, tile, policy, hardware=hardware)
         seconds = time.perf_counter() - start
         line = (f"{name:<12} {f'{report.tiles_before}->{report.tiles_after}':>9} "
                 f"{f'{report.util_before:.1%}->{report.util_after:.1%}':>15} "
                 f"{f'{report.params_before / 1e6:.3f}->{report.params_after / 1e6:.3f}':>16} "
                 f"{f'{len(report.widened)}/{len(report.groups)}':>7} "
                 f"{report.max_abs_diff:>10.1e} {seconds:>8.1f}")
-        costs = analog_costs(scan(model, x, tile), scan(adapted, x, tile), tile)
-        if costs is None:
-            line += "  (no hardware model for this tile)"
-        else:
-            b, a = costs
-            line += (f"  {b.latency_s * 1e6:.2f}->{a.latency_s * 1e6:.2f} us "
+        b, a = analog_costs(scan(model, x, tile), scan(adapted, x, tile), hw)
+        line += (f"  {b.latency_s * 1e6:.2f}->{a.latency_s * 1e6:.2f} us "
                      f"(x{a.latency_s / b.latency_s:.3f}) / {b.energy_j * 1e6:.2f}->"
                      f"{a.energy_j * 1e6:.2f} uJ (x{a.energy_j / b.energy_j:.3f})")
         print(line, flush=True)

@@ -229,3 +229,38 @@ def test_a_layer_reading_and_writing_one_stream_widens_both_sides(init: str) -> 
     assert "fc" in g.producers and "fc" in g.consumers
     assert adapted.fc.weight.shape == (g.new_width, g.new_width)
     assert _max_diff(model, adapted, x) <= 1e-5
+
+
+def test_hardware_model_vetoes_widenings_that_cost_latency() -> None:
+    model = mobilenetv2_cifar(width_mult=0.5).eval()
+    x = torch.randn(1, 3, 8, 8)
+    _, free = adapt(model, x, TILE)
+    _, capped = adapt(model, x, TILE, hardware="hermes-pcm")
+    # depthwise convs run group by group on hermes-pcm: wider ones take longer
+    assert len(free.widened) > 2
+    assert {g.producers[0] for g in capped.widened} == {"features.1.conv.3",
+                                                          "features.17.conv.6"}
+    for g in capped.groups:
+        assert g.latency_ratio <= 1.0 + 1e-9
+    assert "latency/energy" in {g.producers[0]: g for g in capped.groups}[
+        "features.3.conv.0"].note
+    loose = AdaptPolicy(max_latency_increase=None)
+    _, unlimited = adapt(model, x, TILE, loose, hardware="hermes-pcm")
+    assert {g.producers[0] for g in unlimited.widened} == {g.producers[0] for g in free.widened}
+    assert max(g.latency_ratio for g in unlimited.widened) > 1.0
+
+
+def test_energy_limit_bounds_each_group(resnet8) -> None:
+    resnet8, x = resnet8
+    _, report = adapt(resnet8, x, TILE, hardware="hermes-pcm")
+    assert report.widened and all(g.energy_ratio > 1.0 for g in report.widened)
+    json.dumps(report.to_dict())  # ratios serialise
+    _, none = adapt(resnet8, x, TILE, AdaptPolicy(max_energy_increase=0.0),
+                    hardware="hermes-pcm")
+    assert not none.widened  # every extra column drives devices: no widening is free
+    cap = 0.01
+    _, some = adapt(resnet8, x, TILE, AdaptPolicy(max_energy_increase=cap),
+                    hardware="hermes-pcm")
+    assert all(g.energy_ratio <= 1 + cap + 1e-9 for g in some.groups)
+    with pytest.raises(ConfigError, match="max_energy_increase"):
+        AdaptPolicy(max_energy_increase=-0.1)

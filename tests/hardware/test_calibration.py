@@ -33,3 +33,16 @@ def test_partial_tiles_cost_less_per_mvm_but_more_per_mac():
     assert cp.latency_s == cf.latency_s  # one MVM per vector either way
     assert cp.energy_j < cf.energy_j
     assert cp.energy_j / part.macs > cf.energy_j / full.macs
+
+
+def test_every_column_of_an_active_tile_converts_unless_gated():
+    core = load_hardware("hermes-pcm").analog
+    narrow = make_layer("n", LayerSpec("linear", 64, 64), (1, 10, 64), (1, 10, 64))
+    wide = make_layer("w", LayerSpec("linear", 64, 256), (1, 10, 64), (1, 10, 256))
+    extra_cells = 10 * 64 * 192 * core.cell_energy_fj * 1e-15
+    # same tile, four times the columns: only the devices of the new columns cost more
+    gap = analog_layer_cost(wide, core).energy_j - analog_layer_cost(narrow, core).energy_j
+    assert gap == pytest.approx(extra_cells)
+    gated = core.model_copy(update={"column_gating": True})
+    gap = analog_layer_cost(wide, gated).energy_j - analog_layer_cost(narrow, gated).energy_j
+    assert gap == pytest.approx(extra_cells + 10 * 192 * core.adc_energy_pj * 1e-12)

@@ -43,6 +43,12 @@ class AdaptPolicy:
     #                         cost MVMs on hardware that runs depthwise group by group)
     seed: int = 0
     verify_tol: float = 1e-4  # a widening that moves outputs more (relative) is undone
+    # With a hardware model (adapt(..., hardware=...)): how much a group's all-analog latency
+    # and energy may rise, as a fraction (None: no limit). Widening inside a tile is free in
+    # latency except where a depthwise conv runs group by group; energy always rises a little
+    # (more rows driven, more devices conducting), so it is unlimited by default.
+    max_latency_increase: float | None = 0.0
+    max_energy_increase: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_factor < 1.0:
@@ -56,6 +62,10 @@ class AdaptPolicy:
             raise ConfigError(f"unknown kinds {sorted(unknown)}; choose from {list(KINDS)}")
         if self.init not in ("zero", "net2wider"):
             raise ConfigError(f"init must be 'zero' or 'net2wider', got {self.init!r}")
+        for name in ("max_latency_increase", "max_energy_increase"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"{name} must be >= 0 or None, got {value}")
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,8 @@ class GroupReport:
     params_before: int
     params_after: int
     note: str = ""
+    latency_ratio: float = math.nan  # all-analog after / before (nan without a hardware model)
+    energy_ratio: float = math.nan
 
     @property
     def name(self) -> str:
@@ -143,6 +155,8 @@ class AdaptReport:
         for g in d["groups"]:
             for key in ("producers", "consumers", "middles"):
                 g[key] = list(g[key])
+            for key in ("latency_ratio", "energy_ratio"):  # JSON has no NaN
+                g[key] = None if math.isnan(g[key]) else g[key]
         d["untraced"] = list(self.untraced)
         return d
 
@@ -203,16 +217,60 @@ def _util(specs: dict[str, LayerSpec], tile: tuple[int, int]) -> float:
     return sum(s.weight_numel for s in specs.values()) / cells if cells else 0.0
 
 
+class GroupCost:
+    """All-analog latency and energy of a group's layers on a hardware model, at any width:
+    each layer keeps the input vectors it sees per inference (its MACs / rows x cols)."""
+
+    def __init__(self, hardware: Any, shapes: dict[str, list[tuple]]) -> None:
+        from hetmap.hardware import load_hardware
+
+        hw = load_hardware(hardware)
+        if hw.analog is None:
+            raise ConfigError(f"hardware {hw.name!r} has no analog core to adapt to")
+        self.core = hw.analog
+        self.shapes = shapes
+
+    def __call__(self, specs: dict[str, LayerSpec], original: dict[str, LayerSpec]
+                 ) -> tuple[float, float]:
+        from hetmap.hardware.analog_model import analog_layer_cost
+        from hetmap.inventory.scan import LayerInfo
+
+        latency = energy = 0.0
+        for name, spec in specs.items():
+            old = original[name]
+            vectors = sum(math.prod(s) // s[-1 if old.kind == "linear" else 1]
+                          for s in self.shapes.get(name, []))
+            info = LayerInfo(name, spec, max(1, vectors) * spec.rows * spec.cols, 1, (), (),
+                             0, 0, spec.tiles(self.core.tile), 0.0, False)
+            cost = analog_layer_cost(info, self.core)
+            latency, energy = latency + cost.latency_s, energy + cost.energy_j
+        return latency, energy
+
+
+def _within(policy: AdaptPolicy, before: tuple[float, float], after: tuple[float, float]
+            ) -> bool:
+    for limit, old, new in zip((policy.max_latency_increase, policy.max_energy_increase),
+                               before, after):
+        if limit is not None and new > old * (1.0 + limit) * (1 + 1e-12):
+            return False
+    return True
+
+
 def choose_width(specs: dict[str, LayerSpec], group: WidenGroup, tile: tuple[int, int],
-                 policy: AdaptPolicy) -> int:
-    """Largest width within the policy whose tiles fit the budget (the old width if none)."""
+                 policy: AdaptPolicy, cost: GroupCost | None = None) -> int:
+    """Largest width within the policy whose tiles fit the budget and, with a cost model,
+    whose latency and energy stay within the policy's limits (the old width if none)."""
     budget = sum(_tiles(specs, tile).values()) + policy.extra_tiles
+    before = cost(specs, specs) if cost else (0.0, 0.0)
     step = group.heads  # attention widens every head by the same amount
     top = math.floor(group.width * policy.max_factor / step) * step
     for width in range(top, group.width, -step):
         if width % policy.multiple_of:
             continue
-        if sum(_tiles(_widened_specs(specs, group, width), tile).values()) <= budget:
+        wide = _widened_specs(specs, group, width)
+        if sum(_tiles(wide, tile).values()) > budget:
+            continue
+        if cost is None or _within(policy, before, cost(wide, specs)):
             return width
     return group.width
 
@@ -262,7 +320,7 @@ def _restore(model: nn.Module, saved: dict[str, nn.Module]) -> None:
 # -- the entry point --------------------------------------------------------------------------
 
 def adapt(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (512, 512),
-          policy: AdaptPolicy | None = None, verify: bool = True
+          policy: AdaptPolicy | None = None, verify: bool = True, hardware: Any = None
           ) -> tuple[nn.Module, AdaptReport]:
     """A widened copy of `model` that computes the same function, and a report.
 
@@ -270,7 +328,9 @@ def adapt(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (
     normalised as `hetmap.scan` does), so `scan` and `build_supernet` work on it. With
     `verify`, the outputs on `example_input` (eval mode) are compared with the original's;
     if they moved by more than `policy.verify_tol` (relative to the output scale), groups
-    are redone one by one and each one that moves them is left unwidened.
+    are redone one by one and each one that moves them is left unwidened. With `hardware`
+    (a HardwareSpec or preset name), widths also keep each group's all-analog latency and
+    energy within `policy.max_latency_increase` / `max_energy_increase`.
     """
     tile = check_tile(tile)
     policy = policy or AdaptPolicy()
@@ -283,12 +343,14 @@ def adapt(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (
     reference = [t.detach().float() for t in _tensors(output)]
     limit = policy.verify_tol * max(1.0, max((float(t.abs().max()) for t in reference
                                               if t.numel()), default=1.0))
-    reports = _widen_all(adapted, groups, tile, policy, None)
+    cost = GroupCost(hardware, shapes) if hardware is not None else None
+    reports = _widen_all(adapted, groups, tile, policy, None, cost)
     diff = _max_diff(reference, _outputs(adapted, example_input)) if verify else math.nan
     if diff > limit:
         # some widening broke the function: redo group by group, undoing the culprits
         adapted = normalize_model(copy.deepcopy(model), inplace=True)
-        reports = _widen_all(adapted, groups, tile, policy, (example_input, reference, limit))
+        reports = _widen_all(adapted, groups, tile, policy, (example_input, reference, limit),
+                             cost)
         diff = _max_diff(reference, _outputs(adapted, example_input))
     after = _totals(adapted, shapes, tile)
     report = AdaptReport(tile, policy, tuple(reports), tuple(skipped), tuple(untraced),
@@ -309,17 +371,18 @@ def _totals(model: nn.Module, shapes: dict[str, list[tuple]], tile: tuple[int, i
 
 
 def _widen_all(model: nn.Module, groups: list[WidenGroup], tile: tuple[int, int],
-               policy: AdaptPolicy, check: tuple[ModelInput, list[Tensor], float] | None
-               ) -> list[GroupReport]:
+               policy: AdaptPolicy, check: tuple[ModelInput, list[Tensor], float] | None,
+               cost: GroupCost | None = None) -> list[GroupReport]:
     """Widen every group in order; with `check`, verify each one and undo it if it fails."""
     generator = torch.Generator().manual_seed(policy.seed)
     reports: list[GroupReport] = []
     for group in groups:
         specs = _specs(model, group)
         note = _excluded(group, policy)
-        width = group.width if note else choose_width(specs, group, tile, policy)
+        width = group.width if note else choose_width(specs, group, tile, policy, cost)
         if not note and width == group.width:
-            note = "no wider size keeps its tiles within the budget"
+            note = "no wider size keeps its tiles within the budget" + (
+                " and its latency/energy within the policy's limits" if cost else "")
         if width > group.width:
             saved = _snapshot(model, group) if check else {}
             widen_group(model, group, width, policy.init, generator)
@@ -330,11 +393,15 @@ def _widen_all(model: nn.Module, groups: list[WidenGroup], tile: tuple[int, int]
                     _restore(model, saved)
                     note, width = f"undone: outputs moved by {diff:.2e}", group.width
         new_specs = _specs(model, group)
+        ratios = (math.nan, math.nan)
+        if cost is not None:
+            (lat0, en0), (lat1, en1) = cost(specs, specs), cost(new_specs, specs)
+            ratios = (lat1 / lat0 if lat0 else math.nan, en1 / en0 if en0 else math.nan)
         reports.append(GroupReport(
             group.kind, group.producers, group.consumers, group.middles, group.found_by,
             group.width, width, _tiles(specs, tile), _tiles(new_specs, tile),
             _util(specs, tile), _util(new_specs, tile), _params(specs), _params(new_specs),
-            note))
+            note, *ratios))
     return reports
 
 

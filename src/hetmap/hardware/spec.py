@@ -44,6 +44,10 @@ class AnalogCore(_Strict):
     cell_energy_fj: NonNegativeFloat  # per active device per MVM
     tile_overhead_pj: NonNegativeFloat = 0.0  # fixed per tile MVM (local digital, drivers)
     partial_sum_energy_pj: NonNegativeFloat = 0.0  # per output add across row tiles
+    # Whether the ADCs of columns that hold no weights are power-gated. HERMES has one ADC per
+    # column and converts all of an active tile's columns, so by default an MVM pays every
+    # column's conversion; inputs (PWM rows) and devices are paid only where used.
+    column_gating: bool = False
     reprogram_latency_s_per_tile: NonNegativeFloat = 0.0
     reprogram_energy_j_per_tile: NonNegativeFloat = 0.0
     reprogram_amortised_over: PositiveInt = 1  # inferences sharing one reprogramming
