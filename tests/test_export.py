@@ -112,3 +112,29 @@ def test_float_layers_round_weights(user_net: torch.nn.Module) -> None:
         layer, note = portable_layer(CandidateLayer(choice, choice.candidates[name]))
         assert isinstance(layer, torch.nn.Linear) and note["weight_bits"] == 16
         assert torch.equal(layer.weight, choice.weight.detach().to(dtype).float())
+
+
+def test_narrow_width_choices_export_the_original_shapes(tmp_path: Path) -> None:
+    from tests.width_models import NARROW, width_case
+
+    case = width_case("convhead")
+    sn = case.sn
+    mapping = case.with_widths(Mapping.uniform(sn, "analog"), NARROW).with_choice("fc2", "int8")
+    from hetmap.evaluation.drift import deploy
+
+    with torch.no_grad():
+        torch.manual_seed(0)  # the same output-noise draws for both models
+        expected = deploy(sn, mapping)(case.x)
+    paths = export(sn, mapping, tmp_path / "export")
+    info = json.loads(paths["deploy"].read_text())
+    assert info["widths"] == {g: NARROW for g in sn.gate_names}
+    loaded = torch.load(paths["model"], weights_only=False).eval()
+    assert (loaded.conv.out_channels, loaded.fc1.in_features, loaded.fc1.out_features) == \
+        (case.model.conv.out_channels, case.model.fc1.in_features, case.model.fc1.out_features)
+    assert loaded.bn.num_features == case.model.bn.num_features
+    from aihwkit.nn import AnalogWrapper
+
+    with torch.no_grad():
+        torch.manual_seed(0)
+        torch.testing.assert_close(AnalogWrapper(loaded).eval()(case.x), expected,
+                                   rtol=1e-5, atol=1e-5)

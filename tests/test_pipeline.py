@@ -116,3 +116,38 @@ def test_make_task_uses_the_configured_model_or_the_tasks_own() -> None:
                       SmallCNN)
     chosen = make_task(load_config(None, ["task.name=digits", "model.name=resnet8"]))
     assert isinstance(chosen.build_model(), ResNetCifar)
+
+
+@pytest.fixture(scope="module")
+def mpaas_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "digits-mpaas"
+    cfg = load_config(None, [*FAST, "method=mpaas", "search.evaluations=16"])
+    return out, run(cfg, out, log=lambda _msg: None, report=False)
+
+
+def test_mpaas_searches_the_widths(mpaas_run) -> None:
+    from hetmap.mapping import WIDTHS, Mapping, is_width_choice
+
+    out, result = mpaas_run
+    adapt = json.loads((out / "adapt.json").read_text())
+    widened = [g for g in adapt["groups"] if g["new_width"] > g["old_width"]]
+    assert widened
+    gates = {f"width:{g['producers'][0]}" for g in widened if g["kind"] != "attention"}
+    for member in result.front:
+        assert {n for n in member.mapping if is_width_choice(n)} == gates
+        assert all(member.mapping[g] in WIDTHS for g in gates)
+    rows = json.loads((out / "summary.json").read_text())["rows"]
+    assert all(r["width_groups"] == len(gates) for r in rows)
+    assert next(r for r in rows if r["name"] == "all-analog")["wide_groups"] == len(gates)
+    exported = Mapping.load(out / "export" / "mapping.json")
+    assert gates <= set(exported)
+
+
+def test_mpaas_can_widen_everything_as_before(mpaas_run, tmp_path) -> None:
+    from hetmap.pipeline import Session
+
+    out, _ = mpaas_run
+    cfg = load_config(None, [*FAST, "method=mpaas", "adapt_search=false",
+                             f"model.checkpoint={out / 'pretrained.safetensors'}"])
+    sn = Session.open(cfg, tmp_path / "all-wide", log=lambda _msg: None).supernet
+    assert sn.gate_names == () and not any(n.startswith("width:") for n in sn.layer_names)

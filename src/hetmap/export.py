@@ -10,7 +10,8 @@ hetmap.
                       layer holding per-channel quantized weights; fp16/bf16 layers hold
                       weights rounded to that format; skipped layers are nn.Identity
     state_dict.pt     its state_dict, for loading into a rebuilt model
-    deploy.json       per layer: candidate, what it became, bits; versions; the analog config
+    deploy.json       per layer: candidate, what it became, bits; per width choice (MPAAS
+                      groups): narrow or wide; versions; the analog config
     README.txt        how to load and evaluate it
 
 Load (only torch, aihwkit and the model's own class need to be importable):
@@ -211,6 +212,7 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
         "aihwkit": aihwkit.__version__, "python": platform.python_version(),
         "model_class": f"{user_class.__module__}.{user_class.__qualname__}",
         "fingerprint": supernet.fingerprint, "layers": layers,
+        "widths": {g: full[g] for g in supernet.gate_names},
         "analog_config": analog_cfg.model_dump(mode="json") if analog_cfg is not None else None,
         "load": "aihwkit.nn.AnalogWrapper(torch.load('model.pt', weights_only=False))"})
     atomic_write_text(paths["readme"], README.format(

@@ -18,7 +18,7 @@ import torch
 
 from hetmap.config import RunConfig, load_config
 from hetmap.errors import ConfigError
-from hetmap.mapping import Mapping
+from hetmap.mapping import WIDE, Mapping
 from hetmap.rundir import RunDir
 from hetmap.supernet import Supernet, build_supernet
 
@@ -109,7 +109,9 @@ def _row(name: str, kind: str, mapping: Mapping, scores: dict[str, float], sn: S
          cost: Any, drift: Any | None) -> dict[str, Any]:
     obj = sn.objectives(mapping)
     day = drift.at(DAY) if drift is not None and DAY in drift.times else (None, None)
-    return {"name": name, "kind": kind, "accuracy": scores.get("accuracy"),
+    widths = {"wide_groups": sum(mapping[g] == WIDE for g in sn.gate_names),
+              "width_groups": len(sn.gate_names)} if sn.gate_names else {}
+    return {"name": name, "kind": kind, "accuracy": scores.get("accuracy"), **widths,
             "accuracy_1day_mean": day[0], "accuracy_1day_std": day[1],
             "analog_mac_ratio": obj.analog_mac_ratio, "digital_bytes": obj.digital_weight_bytes,
             "tiles": obj.analog_tiles, "latency_s": cost.latency_s, "energy_j": cost.energy_j,
@@ -164,14 +166,21 @@ class Session:
         cfg = self.cfg
         model, _ = starting_model(cfg, self.task, self.rd, self.device, self.log)
         example = self.task.example_input(8)
+        widths: tuple[Any, ...] = ()
         if cfg.method == "mpaas":
-            from hetmap.adaptation import adapt
+            from hetmap.adaptation import adapt, width_groups
+            from hetmap.hardware import load_hardware
 
-            model, adapt_report = adapt(model, example, tile=cfg.analog.tile)
+            hw = load_hardware(cfg.hardware)  # widenings may not slow its analog core down
+            model, adapt_report = adapt(model, example, tile=cfg.analog.tile,
+                                        hardware=hw if hw.analog is not None else None)
             self.rd.write_json("adapt.json", adapt_report.to_dict())
             self.log(str(adapt_report))
+            if cfg.adapt_search:
+                widths = width_groups(adapt_report)
+                self.log(f"{len(widths)} widened groups are searchable width choices")
         sn = build_supernet(model, example, candidates=cfg.candidates, analog=cfg.analog,
-                            exclude=cfg.exclude).to(self.device)
+                            exclude=cfg.exclude, widths=widths).to(self.device)
         trained = self.rd.root / TRAINED
         if trained.exists():
             from hetmap.tasks.checkpoints import load_checkpoint
@@ -179,7 +188,8 @@ class Session:
             load_checkpoint(sn, trained)
             self.log(f"loaded the trained supernet from {trained}")
         self.rd.write_json("inventory.json", sn.inventory.to_dict())
-        self.log(f"supernet: {len(sn.layer_names)} searchable layers, candidates "
+        n_layers = len(sn.layer_names) - len(sn.gate_names)
+        self.log(f"supernet: {n_layers} searchable layers, candidates "
                  f"{', '.join(cfg.candidates)}; {sn.inventory.total_macs:,} MACs per inference")
         return sn
 

@@ -27,3 +27,18 @@ def digits_supernet(candidates: tuple[str, ...] = ("fp32", "int8", "analog")) ->
     model = task.build_model()
     return build_supernet(model, task.example_input(16), candidates=candidates,
                           analog=eager_analog())
+
+
+def digits_width_supernet(candidates: tuple[str, ...] = ("fp32", "int8", "analog")
+                          ) -> Supernet:
+    """The digits model adapted to 512 x 512 tiles, each widened group a width choice."""
+    from hetmap import adapt
+    from hetmap.adaptation import width_groups
+
+    task = digits_task()
+    torch.manual_seed(0)
+    model = task.build_model().eval()
+    x = task.example_input(16)
+    wide, report = adapt(model, x, tile=(512, 512))
+    return build_supernet(wide, x, candidates=candidates, analog=eager_analog(),
+                          widths=width_groups(report))

@@ -239,3 +239,17 @@ def test_reads_what_search_and_drift_write(tmp_path: Path) -> None:
     assert curves[0].times == [1.0, 86400.0] and curves[0].mean == pytest.approx([97.1, 96.2])
     text = build_report(run.root).read_text()
     assert 'alt="Drift"' in text and 'alt="Pareto front"' in text
+
+
+def test_layer_table_lists_width_choices_after_the_layers() -> None:
+    from hetmap.report.artifacts import Layer, Row
+    from hetmap.report.html import layer_table
+
+    rows = [Row("front-0", "front", {}, {"fc1": "analog", "width:fc1": "narrow"}),
+            Row("front-1", "front", {}, {"fc1": "int8", "width:fc1": "wide"})]
+    html = layer_table(rows, [Layer("fc1", 100.0)])
+    assert html.index(">fc1<") < html.index(">width:fc1<")
+    width_row = html[html.index(">width:fc1<"):]
+    assert ">narrow<" in width_row and ">wide<" in width_row
+    plain = [Row("a", "front", {}, {"fc1": "fp32"})]  # an mps run: no width rows
+    assert "width:" not in layer_table(plain, [Layer("fc1", 1.0)])

@@ -216,6 +216,9 @@ class RunConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")
     method: Literal["mps", "mpaas"] = Field(
         "mps", description="mps: map layers only; mpaas: also adapt the architecture")
+    adapt_search: bool = Field(
+        True, description="mpaas: each widened group's width (original or adapted) is a "
+                          "searchable choice; false: every group is widened, as MPAAS does")
 
     @field_validator("candidates")
     @classmethod

@@ -154,7 +154,8 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
     Analog layers become aihwkit AnalogLinear/AnalogConv1d/AnalogConv2d (weights copied from
     the shared weights; rpu config: `rpu_config` or the candidate's AnalogConfig.to_aihwkit();
     input ranges: the supernet's learned ones, or the config's with 'config'); digital layers
-    become CandidateLayers running their (calibrated) candidate; skipped layers Identity.
+    become CandidateLayers running their (calibrated) candidate; skipped layers Identity;
+    groups on a narrow width choice are built at their original width.
     deterministic: run the rpu config on aihwkit's torch tile (see the module docstring).
     The supernet is not changed, and the global torch RNG is left as it was."""
     from aihwkit.nn.conversion import convert_to_analog
@@ -164,7 +165,7 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
     mapping = (supernet.current_mapping() if mapping is None else mapping).validate(supernet)
     full = supernet._full_choices(mapping)
     with torch.random.fork_rng(devices=[]):
-        model = copy.deepcopy(supernet.model)
+        model = supernet.model_for(mapping)  # narrow width choices at their real shapes
         analog: dict[str, ChoiceLayer] = {}
         for name, choice in list(model.named_modules()):
             if not isinstance(choice, ChoiceLayer):

@@ -75,10 +75,6 @@ class Evaluator:
         self.seconds = 0.0  # wall time spent computing them
         self._data: tuple[list[Any], list[Any]] | None = None
         self._bounds: tuple[np.ndarray, np.ndarray] | None = None
-        table = supernet.table
-        searchable = set(supernet.layer_names)
-        self._columns = [(col, name, {c: j for j, c in enumerate(table.offered[name])})
-                         for col, name in enumerate(table.order) if name in searchable]
         self._valid: set[tuple[Mapping, str | None]] = set()
         self._bns = [m for m in supernet.modules() if isinstance(m, _BN)
                      and m.track_running_stats and m.running_mean is not None]
@@ -143,27 +139,25 @@ class Evaluator:
             return []
         bn_inputs, val = self._batches()
         sn = self.supernet
-        saved_choice = {n: (layer.active, layer.mode) for n, layer in sn.choice_layers()}
         saved_training = sn.training
         saved_bn = [(m, m.running_mean.clone(), m.running_var.clone(),
                      m.num_batches_tracked.clone(), m.momentum) for m in self._bns]
         out = []
-        try:
-            sn.eval()
-            for mapping in mappings:
-                sn.use(mapping)
-                if self._bns and bn_inputs:
-                    self._recalibrate(bn_inputs)
-                out.append(float(self.task.metric(sn, val, self.device)))
-        finally:
-            for m, mean, var, count, momentum in saved_bn:
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(count)
-                m.momentum = momentum
-            for n, layer in sn.choice_layers():
-                layer.active, layer.mode = saved_choice[n]
-            sn.train(saved_training)
+        with sn.keeping_paths():
+            try:
+                sn.eval()
+                for mapping in mappings:
+                    sn.use(mapping)
+                    if self._bns and bn_inputs:
+                        self._recalibrate(bn_inputs)
+                    out.append(float(self.task.metric(sn, val, self.device)))
+            finally:
+                for m, mean, var, count, momentum in saved_bn:
+                    m.running_mean.copy_(mean)
+                    m.running_var.copy_(var)
+                    m.num_batches_tracked.copy_(count)
+                    m.momentum = momentum
+                sn.train(saved_training)
         return out
 
     def _recalibrate(self, inputs: Iterable[Any]) -> None:
@@ -206,12 +200,9 @@ class Evaluator:
                 self._valid.add(key)
 
     def indices(self, mappings: Sequence[Mapping]) -> np.ndarray:
-        """(N, all layers) candidate indices, as `Supernet.mapping_indices` (excluded
-        layers on their only candidate, index 0), without per-mapping dict building."""
-        idx = np.zeros((len(mappings), len(self.supernet.table.order)), dtype=np.int64)
-        for col, name, lookup in self._columns:
-            idx[:, col] = [lookup[m[name]] for m in mappings]
-        return idx
+        """(N, all layers) table columns: `Supernet.mapping_indices` (excluded layers on
+        their only candidate, width choices selecting each layer's shape variant)."""
+        return np.asarray(self.supernet.mapping_indices(mappings))
 
     def hardware(self, mappings: Sequence[Mapping]) -> dict[str, np.ndarray]:
         """Hardware quantities of a batch (vectorised gathers, no model run)."""

@@ -2,7 +2,8 @@
 
 Rows follow `inventory.names` and column j of row i is `offered[name][j]`: the same index
 convention as `hetmap.supernet.objectives.ObjectiveTable`, so one `(N, layers)` index array
-from `Supernet.mapping_indices` serves both tables.
+from `Supernet.mapping_indices` serves both tables. With width choices (`variants`), column
+v * width + j is candidate j on the layer's shape variant v (hetmap.inventory.variants).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from hetmap.hardware.cost import (
 from hetmap.hardware.loader import load_hardware
 from hetmap.hardware.spec import HardwareSpec
 from hetmap.hardware.zigzag_backend import LayerCost, ZigzagCache, digital_layer_cost
-from hetmap.inventory import Inventory
+from hetmap.inventory import Inventory, LayerInfo
+from hetmap.inventory.variants import VARIANTS, ShapeVariants
 
 BASELINES = ("fp32", "fp16", "int8", "analog")
 
@@ -35,11 +37,14 @@ class CostTable:
     """Latency/energy/tiles of every offered candidate of every layer on one system."""
 
     def __init__(self, hw: HardwareSpec, names: tuple[str, ...],
-                 offered: dict[str, tuple[str, ...]], width: int) -> None:
+                 offered: dict[str, tuple[str, ...]], width: int,
+                 variants: ShapeVariants | None = None) -> None:
         self.hw = hw
         self.names = names
         self.offered = offered
-        shape = (len(names), width)
+        self.width = width
+        self.variants = variants
+        shape = (len(names), width * (VARIANTS if variants is not None else 1))
         self.latency = np.zeros(shape)
         self.energy = np.zeros(shape)
         self.weight_energy = np.zeros(shape)
@@ -54,41 +59,59 @@ class CostTable:
     @classmethod
     def build(cls, inventory: Inventory, offered: dict[str, tuple[str, ...]],
               hw: HardwareSpec | str, cache_dir: str | os.PathLike[str] | None = None,
-              targets: dict[str, str] | None = None) -> CostTable:
+              targets: dict[str, str] | None = None,
+              variants: ShapeVariants | None = None) -> CostTable:
         """Cost every (layer, offered candidate); digital ones through ZigZag and its cache.
 
         targets: candidate name -> "digital" | "analog" | "none" for candidates whose name
-        does not say it (user-registered ones); built-in names need none."""
+        does not say it (user-registered ones); built-in names need none.
+        variants: the layers' shape variants under width choices (each distinct shape is
+        costed once)."""
         start = time.perf_counter()
         hw = load_hardware(hw)
         names = inventory.names
         missing = [n for n in names if n not in offered]
         if missing:
             raise UnknownCandidateError(f"offered has no candidates for layers {missing[:3]}")
-        table = cls(hw, names, offered, max(len(offered[n]) for n in names))
+        table = cls(hw, names, offered, max(len(offered[n]) for n in names), variants)
         cache = ZigzagCache(cache_dir)
         targets = targets or {}
         for i, name in enumerate(names):
-            layer = inventory[name]
-            for j, cand in enumerate(offered[name]):
-                core, precision = hw.route(cand, targets.get(cand))
-                if not core:
+            shapes = (inventory[name],) if variants is None else variants.layers[i]
+            for v, layer in enumerate(shapes):
+                same = shapes.index(layer)
+                if same < v:  # a variant that changes nothing here: copy its columns
+                    table._copy(i, same, v)
                     continue
-                table.core[i, j] = table.core_names.index(core)
-                if precision is None:
-                    assert hw.analog is not None
-                    cost = analog_layer_cost(layer, hw.analog)
-                    table.tiles[i, j] = layer.spec.tiles(hw.analog.tile)
-                    act_bits = hw.analog.dac_bits
-                else:
-                    digital = hw.digital_core(core)
-                    cost = digital_layer_cost(layer, digital, precision, cache,
-                                              hw.zigzag.lpf_limit)
-                    act_bits = digital.precisions[precision].act_bits
-                table._set(i, j, cost, layer.in_activations * act_bits / 8)
+                for j, cand in enumerate(offered[name]):
+                    table._cost(i, v * table.width + j, layer, cand, targets.get(cand), cache)
         table.zigzag_calls, table.cache_hits = cache.misses, cache.hits
         table.build_seconds = time.perf_counter() - start
         return table
+
+    def _cost(self, i: int, j: int, layer: LayerInfo, cand: str, target: str | None,
+              cache: ZigzagCache) -> None:
+        hw = self.hw
+        core, precision = hw.route(cand, target)
+        if not core:
+            return
+        self.core[i, j] = self.core_names.index(core)
+        if precision is None:
+            assert hw.analog is not None
+            cost = analog_layer_cost(layer, hw.analog)
+            self.tiles[i, j] = layer.spec.tiles(hw.analog.tile)
+            act_bits = hw.analog.dac_bits
+        else:
+            digital = hw.digital_core(core)
+            cost = digital_layer_cost(layer, digital, precision, cache, hw.zigzag.lpf_limit)
+            act_bits = digital.precisions[precision].act_bits
+        self._set(i, j, cost, layer.in_activations * act_bits / 8)
+
+    def _copy(self, i: int, src: int, dst: int) -> None:
+        a, b, w = src * self.width, dst * self.width, self.width
+        for arr in (self.latency, self.energy, self.weight_energy, self.tiles, self.core,
+                    self.in_bytes):
+            arr[i, b:b + w] = arr[i, a:a + w]
 
     def _set(self, i: int, j: int, cost: LayerCost, in_bytes: float) -> None:
         self.latency[i, j] = cost.latency_s
@@ -98,10 +121,14 @@ class CostTable:
 
     # -- evaluation ------------------------------------------------------------------------
     def indices(self, choices: dict[str, str]) -> np.ndarray:
+        """Column per layer; width choices absent from `choices` are wide."""
         try:
-            return np.array([self.offered[n].index(choices[n]) for n in self.names])
+            idx = np.array([self.offered[n].index(choices[n]) for n in self.names])
         except (KeyError, ValueError) as err:
             raise UnknownCandidateError(f"choices do not fit the table: {err}") from None
+        if self.variants is not None:
+            idx += self.width * self.variants.variant_of(choices)
+        return idx
 
     def evaluate_indices(self, idx: np.ndarray, check_tiles: bool = True
                          ) -> dict[str, np.ndarray]:
@@ -137,7 +164,11 @@ class CostTable:
 
     def breakdown(self, choices: dict[str, str], check_tiles: bool = True) -> MappingCost:
         """Totals and per-layer records (latency, energy, core, transfer) of one mapping."""
-        idx = self.indices(choices)
+        return self.breakdown_indices(self.indices(choices), check_tiles)
+
+    def breakdown_indices(self, idx: np.ndarray, check_tiles: bool = True) -> MappingCost:
+        """`breakdown` of one mapping given as its (layers,) column indices."""
+        idx = np.asarray(idx)
         totals = self.evaluate_indices(idx, check_tiles)
         rows = np.arange(len(self.names))
         moved = transfer_mask(self.core[rows, idx][None, :])[0]
@@ -148,7 +179,7 @@ class CostTable:
             nbytes = self.in_bytes[i, j] if moved[i] else 0.0
             c = self.core[i, j]
             records.append(LayerRecord(
-                name=name, candidate=self.offered[name][j],
+                name=name, candidate=self.offered[name][j % self.width],
                 core=self.core_names[c] if c >= 0 else "",
                 latency_s=float(self.latency[i, j]), energy_j=float(self.energy[i, j]),
                 weight_load_energy_j=float(self.weight_energy[i, j]),
@@ -172,6 +203,7 @@ class CostTable:
 
 class _SupernetLike(Protocol):
     inventory: Inventory
+    variants: ShapeVariants | None
 
     def candidates(self, name: str) -> tuple[str, ...]: ...
 
@@ -182,7 +214,7 @@ def table_for(supernet: _SupernetLike, hw: HardwareSpec | str,
               cache_dir: str | os.PathLike[str] | None = None) -> CostTable:
     inv = supernet.inventory
     return CostTable.build(inv, {n: tuple(supernet.candidates(n)) for n in inv.names},
-                           hw, cache_dir)
+                           hw, cache_dir, variants=supernet.variants)
 
 
 def cost_of(supernet: _SupernetLike, mapping: Any, hw: HardwareSpec | str = "hermes-pcm",
@@ -190,8 +222,7 @@ def cost_of(supernet: _SupernetLike, mapping: Any, hw: HardwareSpec | str = "her
             table: CostTable | None = None) -> MappingCost:
     """Cost of one mapping of a supernet (layers outside the mapping keep their fixed one)."""
     table = table or table_for(supernet, hw, cache_dir)
-    idx = np.asarray(supernet.mapping_indices([mapping]))[0]
-    return table.breakdown({n: table.offered[n][j] for n, j in zip(table.names, idx)})
+    return table.breakdown_indices(np.asarray(supernet.mapping_indices([mapping]))[0])
 
 
 def baselines(inventory: Inventory, hw: HardwareSpec | str = "hermes-pcm",

@@ -3,6 +3,7 @@
 from hetmap.inventory.attention import SplitMultiheadAttention
 from hetmap.inventory.normalize import normalize_model
 from hetmap.inventory.scan import Inventory, LayerInfo, check_tile, scan
+from hetmap.inventory.variants import ShapeVariants, WidthGroup, shape_variants
 
-__all__ = ["Inventory", "LayerInfo", "SplitMultiheadAttention", "check_tile",
-           "normalize_model", "scan"]
+__all__ = ["Inventory", "LayerInfo", "ShapeVariants", "SplitMultiheadAttention", "WidthGroup",
+           "check_tile", "normalize_model", "scan", "shape_variants"]

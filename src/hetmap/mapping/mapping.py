@@ -13,9 +13,21 @@ from hetmap.io import atomic_write_text
 
 SCHEMA_VERSION = 1
 
+# Width choices (MPAAS made searchable): a widened group's entry is "width:<first producer>"
+# -> "narrow" (the original width) or "wide" (the adapted one). Module names never hold ":".
+WIDTH_PREFIX = "width:"
+NARROW, WIDE = "narrow", "wide"
+WIDTHS = (NARROW, WIDE)
+
+
+def is_width_choice(name: str) -> bool:
+    """True for a width-choice entry of a mapping, False for a layer."""
+    return name.startswith(WIDTH_PREFIX)
+
 
 class LayerChoices(Protocol):
-    """What a mapping is validated against (a Supernet provides it)."""
+    """What a mapping is validated against (a Supernet provides it). `layer_names` are its
+    searchable choices: layers, and width choices ("width:..." -> "narrow" | "wide")."""
 
     @property
     def layer_names(self) -> tuple[str, ...]: ...
@@ -40,7 +52,10 @@ class Mapping(AbcMapping[str, str]):
     @classmethod
     def uniform(cls, supernet: LayerChoices, candidate: str, fallback: str | None = None) -> \
             Mapping:
-        """Every searchable layer on `candidate` (or `fallback` where it is not offered)."""
+        """Every searchable layer on `candidate` (or `fallback` where it is not offered).
+
+        Width choices that offer neither take `wide`: a uniform mapping of an adapted
+        supernet is the adapted network, as it was before widths became searchable."""
         choices = {}
         for name in supernet.layer_names:
             offered = supernet.candidates(name)
@@ -48,6 +63,8 @@ class Mapping(AbcMapping[str, str]):
                 choices[name] = candidate
             elif fallback is not None and fallback in offered:
                 choices[name] = fallback
+            elif is_width_choice(name):
+                choices[name] = WIDE
             else:
                 raise UnknownCandidateError(
                     f"candidate {candidate!r} is not offered for layer {name!r} "

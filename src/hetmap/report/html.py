@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
+from hetmap.mapping import is_width_choice
 from hetmap.report.artifacts import Cost, Layer, Row, Summary
 from hetmap.report.plots import CANDIDATE_COLOURS, EXTRA_COLOURS
 
@@ -143,23 +144,32 @@ def _text_colour(colour: str) -> str:
 
 
 def layer_table(rows: Sequence[Row], layers: Sequence[Layer]) -> str:
-    """Layers x mappings, each cell the candidate on its colour."""
+    """Layers x mappings, each cell the candidate on its colour; then the width choices of an
+    adapted model (narrow: original width, wide: adapted), if the mappings have any."""
     total = sum(la.macs for la in layers) or 1.0
     head = "".join(f"<th>{escape(r.name)}</th>" for r in rows)
     out = [f'<div class="scroll"><table class="layers"><thead><tr><th>layer</th><th>MACs</th>'
            f"<th>share</th>{head}</tr></thead><tbody>"]
     extra: list[str] = []
-    for la in layers:
-        cells = []
+
+    def cells(name: str) -> str:
+        out = []
         for r in rows:
-            cand = (r.mapping or {}).get(la.name, "fixed")
+            cand = (r.mapping or {}).get(name, "fixed")
             if cand not in CANDIDATE_COLOURS and cand not in extra:
                 extra.append(cand)
             colour = CANDIDATE_COLOURS.get(cand) or EXTRA_COLOURS[extra.index(cand) % 6]
-            cells.append(f'<td class="cand" style="background:{colour};'
-                         f'color:{_text_colour(colour)}">{escape(cand)}</td>')
+            out.append(f'<td class="cand" style="background:{colour};'
+                       f'color:{_text_colour(colour)}">{escape(cand)}</td>')
+        return "".join(out)
+
+    for la in layers:
         out.append(f'<tr><td class="text">{escape(la.name)}</td><td>{la.macs:,.0f}</td>'
-                   f'<td>{la.macs / total * 100:.1f} %</td>{"".join(cells)}</tr>')
+                   f'<td>{la.macs / total * 100:.1f} %</td>{cells(la.name)}</tr>')
+    widths = dict.fromkeys(n for r in rows for n in (r.mapping or {}) if is_width_choice(n))
+    for name in widths:
+        out.append(f'<tr><td class="text">{escape(name)}</td><td>-</td><td>-</td>'
+                   f"{cells(name)}</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
 

@@ -1,8 +1,11 @@
-"""The supernetwork: choice layers, path modes, preferences and exact objectives."""
+"""The supernetwork: choice layers, width choices, path modes, preferences and exact
+objectives."""
 
+from hetmap.inventory.variants import WidthGroup
 from hetmap.supernet.choice import ChoiceLayer
 from hetmap.supernet.objectives import Objectives, ObjectiveTable
 from hetmap.supernet.supernet import DEFAULT_CANDIDATES, Supernet, build_supernet
+from hetmap.supernet.width import GatedChoiceLayer, WidthGate
 
-__all__ = ["DEFAULT_CANDIDATES", "ChoiceLayer", "ObjectiveTable", "Objectives", "Supernet",
-           "build_supernet"]
+__all__ = ["DEFAULT_CANDIDATES", "ChoiceLayer", "GatedChoiceLayer", "ObjectiveTable",
+           "Objectives", "Supernet", "WidthGate", "WidthGroup", "build_supernet"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import torch
@@ -14,7 +15,30 @@ from hetmap.layers import LayerSpec
 Mode = Literal["single", "soft", "calibrate"]
 
 
-class ChoiceLayer(nn.Module):
+class Preferences:
+    """Learnable preferences over named options (`names`, `logits`, `tau`, `gumbel`), shared
+    by choice layers and width choices."""
+
+    names: tuple[str, ...]
+    logits: nn.Parameter
+    tau: float
+    gumbel: bool
+    training: bool
+
+    def probabilities(self) -> Tensor:
+        return F.softmax(self.logits, dim=0)
+
+    def index(self, option: str) -> int:
+        return self.names.index(option)
+
+    def mixture_weights(self) -> Tensor:
+        """Soft mode's weights: Gumbel-softmax while training with `gumbel`, else softmax."""
+        if self.gumbel and self.training:
+            return F.gumbel_softmax(self.logits, tau=self.tau, hard=False)
+        return F.softmax(self.logits / self.tau, dim=0)
+
+
+class ChoiceLayer(Preferences, nn.Module):
     """Runs the active candidate (single path), a softmax/Gumbel mixture of all of them
     (soft), or the exact layer while every candidate observes the input (calibrate)."""
 
@@ -34,11 +58,9 @@ class ChoiceLayer(nn.Module):
         self.tau = 1.0
         self.gumbel = False
 
-    def probabilities(self) -> Tensor:
-        return F.softmax(self.logits, dim=0)
-
-    def index(self, candidate: str) -> int:
-        return self.names.index(candidate)
+    def all_candidates(self) -> Iterator[Candidate]:
+        """Every candidate instance this layer holds (a gated layer has narrow ones too)."""
+        yield from self.candidates.values()  # type: ignore[misc]
 
     def forward(self, x: Tensor) -> Tensor:
         if self.mode == "single":
@@ -48,13 +70,13 @@ class ChoiceLayer(nn.Module):
                 for cand in self.candidates.values():
                     cand.observe(x, self.weight)
             return self.spec.forward(x, self.weight, self.bias)
-        if self.gumbel and self.training:
-            weights = F.gumbel_softmax(self.logits, tau=self.tau, hard=False)
-        else:
-            weights = F.softmax(self.logits / self.tau, dim=0)
+        return self.mixture(self.candidates, x, self.weight)
+
+    def mixture(self, candidates: nn.ModuleDict, x: Tensor, weight: Tensor) -> Tensor:
+        """The soft mode's output: candidates mixed by (Gumbel-)softmax of the logits."""
         out = None
-        for w, cand in zip(weights, self.candidates.values()):
-            y = w * cand(x, self.weight, self.bias)
+        for w, cand in zip(self.mixture_weights(), candidates.values()):
+            y = w * cand(x, weight, self.bias)
             out = y if out is None else out + y
         assert out is not None
         return out

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from hetmap.inventory import Inventory
+from hetmap.inventory import Inventory, LayerInfo
+from hetmap.inventory.variants import VARIANTS, ShapeVariants
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Objectives:
     analog_tiles: int
     tile_utilisation: float  # used cells / cells of the tiles analog layers occupy
     total_params: int  # parameters of the model as mapped (skipped layers removed)
-    skipped_mac_ratio: float  # MACs removed by skip / MACs of the original model
+    skipped_mac_ratio: float  # MACs removed by skip / MACs of the network at its widths
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,44 +38,62 @@ class CandidateFacts:
 
 
 class ObjectiveTable:
-    """Per-(layer, candidate) contributions; layers in `order`, candidates by index."""
+    """Per-(layer, candidate) contributions; layers in `order`, candidates by index.
+
+    With width choices (`variants`), column v * width + j holds candidate j on the layer's
+    shape variant v (see hetmap.inventory.variants); without them there is one variant and
+    column j is candidate j."""
 
     def __init__(self, inventory: Inventory, order: tuple[str, ...],
-                 offered: dict[str, tuple[str, ...]], facts: dict[str, CandidateFacts]) -> None:
+                 offered: dict[str, tuple[str, ...]], facts: dict[str, CandidateFacts],
+                 variants: ShapeVariants | None = None) -> None:
         self.order = order
         self.offered = offered
+        self.variants = variants
         n_layers = len(order)
-        width = max(len(offered[name]) for name in order)
-        shape = (n_layers, width)
+        self.width = max(len(offered[name]) for name in order)
+        n_variants = VARIANTS if variants is not None else 1
+        shape = (n_layers, n_variants * self.width)
         self.analog_macs = np.zeros(shape)
         self.executed_macs = np.zeros(shape)
+        self.macs = np.zeros(shape)  # of the layer's variant, executed or not
         self.digital_bytes = np.zeros(shape)
         self.tiles = np.zeros(shape, dtype=np.int64)
         self.cells = np.zeros(shape)
         self.params = np.zeros(shape, dtype=np.int64)
         self.tile_cells = inventory.tile[0] * inventory.tile[1]
-        self.total_macs = float(inventory.total_macs)
         self.other_params = inventory.other_params
         for i, name in enumerate(order):
-            layer = inventory[name]
-            spec = layer.spec
-            bias = spec.out_features if spec.bias else 0
-            for j, cand in enumerate(offered[name]):
-                f = facts[cand]
-                if f.target == "none":
-                    continue
-                self.executed_macs[i, j] = layer.macs
-                self.params[i, j] = spec.params
-                if f.target == "analog":
-                    self.analog_macs[i, j] = layer.macs
-                    self.tiles[i, j] = layer.tiles
-                    self.cells[i, j] = spec.weight_numel
-                else:
-                    self.digital_bytes[i, j] = (spec.weight_numel * f.weight_bits
-                                                + bias * f.bias_bits) / 8
+            for v in range(n_variants):
+                layer = inventory[name] if variants is None else variants.layers[i][v]
+                removed = 0 if variants is None else int(variants.removed_params[i, v])
+                self._fill(i, v * self.width, layer, offered[name], facts, removed)
+
+    def _fill(self, i: int, start: int, layer: LayerInfo, offered: tuple[str, ...],
+              facts: dict[str, CandidateFacts], removed_params: int) -> None:
+        spec = layer.spec
+        bias = spec.out_features if spec.bias else 0
+        for j, cand in enumerate(offered, start):
+            f = facts[cand]
+            self.macs[i, j] = layer.macs
+            self.params[i, j] = -removed_params  # parameters outside mappable layers
+            if f.target == "none":
+                continue
+            self.executed_macs[i, j] = layer.macs
+            self.params[i, j] += spec.params
+            if f.target == "analog":
+                self.analog_macs[i, j] = layer.macs
+                self.tiles[i, j] = layer.tiles
+                self.cells[i, j] = spec.weight_numel
+            else:
+                self.digital_bytes[i, j] = (spec.weight_numel * f.weight_bits
+                                            + bias * f.bias_bits) / 8
 
     def indices(self, choices: dict[str, str]) -> np.ndarray:
-        return np.array([self.offered[name].index(choices[name]) for name in self.order])
+        idx = np.array([self.offered[name].index(choices[name]) for name in self.order])
+        if self.variants is not None:
+            idx += self.width * self.variants.variant_of(choices)
+        return idx
 
     def evaluate_indices(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Objectives of a batch of mappings given as an (N, layers) index array."""
@@ -97,7 +116,7 @@ class ObjectiveTable:
             "analog_tiles": tiles,
             "tile_utilisation": util,
             "total_params": total(self.params) + self.other_params,
-            "skipped_mac_ratio": 1.0 - executed / self.total_macs,
+            "skipped_mac_ratio": 1.0 - executed / total(self.macs),
         }
 
     def evaluate(self, choices: dict[str, str]) -> Objectives:

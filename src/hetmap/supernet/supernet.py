@@ -3,9 +3,11 @@ a choice layer over hardware candidates sharing that layer's trained weights."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import fnmatch
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,9 +20,16 @@ from hetmap.errors import ConfigError, UnknownCandidateError
 from hetmap.inputs import ModelInput, call_model
 from hetmap.inventory import Inventory, normalize_model, scan
 from hetmap.inventory.scan import check_tile
-from hetmap.mapping import Mapping
+from hetmap.inventory.variants import ShapeVariants, WidthGroup, shape_variants
+from hetmap.mapping import NARROW, Mapping
 from hetmap.supernet.choice import ChoiceLayer, Mode
 from hetmap.supernet.objectives import CandidateFacts, Objectives, ObjectiveTable
+from hetmap.supernet.width import (
+    GatedChoiceLayer,
+    WidthGate,
+    materialize,
+    other_params_per_unit,
+)
 
 DEFAULT_CANDIDATES = ("fp32", "int8", "analog")
 
@@ -28,25 +37,33 @@ DEFAULT_CANDIDATES = ("fp32", "int8", "analog")
 class Supernet(nn.Module):
     """A model whose mappable layers each choose among candidates.
 
-    `layer_names` are the searchable layers; layers excluded at build time keep one fixed
-    candidate, still count in the objectives, and need no entry in a Mapping.
+    `layer_names` are the searchable choices: the searchable layers, then the width choices
+    of an adapted model (`gate_names`, "width:<producer>" -> "narrow" | "wide"; see
+    hetmap.supernet.width). Layers excluded at build time keep one fixed candidate, still
+    count in the objectives, and need no entry in a Mapping.
     """
 
     def __init__(self, model: nn.Module, inventory: Inventory,
                  choices: dict[str, ChoiceLayer], searchable: tuple[str, ...],
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], gates: Sequence[WidthGate] = ()) -> None:
         super().__init__()
         self.model = model
         self.inventory = inventory
         self._choices = choices  # plain dict: the layers are registered through `model`
         self._searchable = searchable
         self.options = options
+        self.width_gates = nn.ModuleList(gates)  # no state at all without width choices
+        self._gates: dict[str, WidthGate] = {g.layer_name: g for g in gates}
+        self.variants: ShapeVariants | None = \
+            shape_variants(inventory, [g.group for g in gates]) if gates else None
         facts = {}
         for layer in choices.values():
-            for cand in layer.candidates.values():
+            for cand in layer.all_candidates():
                 facts[cand.name] = CandidateFacts(cand.target, cand.weight_bits, cand.bias_bits)
         offered = {name: layer.names for name, layer in choices.items()}
-        self.table = ObjectiveTable(inventory, inventory.names, offered, facts)
+        self.table = ObjectiveTable(inventory, inventory.names, offered, facts, self.variants)
+        self._columns = [(col, name, {c: j for j, c in enumerate(offered[name])})
+                         for col, name in enumerate(inventory.names) if name in searchable]
 
     # -- structure -------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -54,7 +71,12 @@ class Supernet(nn.Module):
 
     @property
     def layer_names(self) -> tuple[str, ...]:
-        return self._searchable
+        """Every searchable choice: layers, then width choices."""
+        return self._searchable + tuple(self._gates)
+
+    @property
+    def gate_names(self) -> tuple[str, ...]:
+        return tuple(self._gates)
 
     @property
     def all_layer_names(self) -> tuple[str, ...]:
@@ -73,8 +95,17 @@ class Supernet(nn.Module):
     def choice_layers(self) -> Iterator[tuple[str, ChoiceLayer]]:
         return iter(self._choices.items())
 
+    def gate(self, name: str) -> WidthGate:
+        try:
+            return self._gates[name]
+        except KeyError:
+            raise UnknownCandidateError(f"the supernet has no width choice {name!r}") from None
+
+    def _choice(self, name: str) -> ChoiceLayer | WidthGate:
+        return self._gates[name] if name in self._gates else self.choice_layer(name)
+
     def candidates(self, name: str) -> tuple[str, ...]:
-        return self.choice_layer(name).names
+        return self._choice(name).names
 
     def candidate(self, layer: str, candidate: str) -> Candidate:
         return self.choice_layer(layer).candidates[candidate]
@@ -83,30 +114,40 @@ class Supernet(nn.Module):
     def use(self, mapping: Mapping) -> Supernet:
         """Single-path mode on `mapping` (validated first)."""
         mapping.validate(self)
-        for name in self._searchable:
-            layer = self._choices[name]
-            layer.active, layer.mode = mapping[name], "single"
+        for name in self.layer_names:
+            choice = self._choice(name)
+            choice.active, choice.mode = mapping[name], "single"
         for name, layer in self._choices.items():
             if name not in mapping:
                 layer.mode = "single"
         return self
 
     def current_mapping(self) -> Mapping:
-        return Mapping({n: self._choices[n].active for n in self._searchable}, self.fingerprint)
+        return Mapping({n: self._choice(n).active for n in self.layer_names}, self.fingerprint)
+
+    @contextlib.contextmanager
+    def keeping_paths(self) -> Iterator[Supernet]:
+        """Restore every choice's active option and mode on exit (scoring borrows paths)."""
+        saved = [(c, c.active, c.mode) for c in (*self._choices.values(), *self._gates.values())]
+        try:
+            yield self
+        finally:
+            for choice, active, mode in saved:
+                choice.active, choice.mode = active, mode
 
     def sample(self, generator: torch.Generator | None = None,
                from_preferences: bool = False) -> Mapping:
-        """A random mapping: uniform over each layer's candidates, or drawn from its
+        """A random mapping: uniform over each choice's options, or drawn from its
         preferences."""
         choices = {}
-        for name in self._searchable:
-            layer = self._choices[name]
+        for name in self.layer_names:
+            choice = self._choice(name)
             if from_preferences:
-                probs = layer.probabilities().detach().cpu()
+                probs = choice.probabilities().detach().cpu()
                 i = int(torch.multinomial(probs, 1, generator=generator).item())
             else:
-                i = int(torch.randint(len(layer.names), (1,), generator=generator).item())
-            choices[name] = layer.names[i]
+                i = int(torch.randint(len(choice.names), (1,), generator=generator).item())
+            choices[name] = choice.names[i]
         return Mapping(choices, self.fingerprint)
 
     def set_mode(self, mode: Mode, tau: float = 1.0, gumbel: bool = False) -> Supernet:
@@ -115,13 +156,14 @@ class Supernet(nn.Module):
             raise ConfigError(f"mode must be 'single', 'soft' or 'calibrate', got {mode!r}")
         if tau <= 0:
             raise ConfigError(f"tau must be positive, got {tau}")
-        for layer in self._choices.values():
-            layer.mode, layer.tau, layer.gumbel = mode, tau, gumbel
+        for choice in (*self._choices.values(), *self._gates.values()):
+            choice.mode, choice.tau, choice.gumbel = mode, tau, gumbel
         return self
 
     # -- preferences -----------------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
-        return [self._choices[n].logits for n in self._searchable]
+        """Preference logits in `layer_names` order."""
+        return [self._choice(n).logits for n in self.layer_names]
 
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.arch_parameters()}
@@ -130,18 +172,18 @@ class Supernet(nn.Module):
 
     def preferences(self) -> dict[str, dict[str, float]]:
         out = {}
-        for name in self._searchable:
-            layer = self._choices[name]
-            probs = layer.probabilities().detach().cpu().tolist()
-            out[name] = dict(zip(layer.names, probs))
+        for name in self.layer_names:
+            choice = self._choice(name)
+            probs = choice.probabilities().detach().cpu().tolist()
+            out[name] = dict(zip(choice.names, probs))
         return out
 
     def log_prob(self, mapping: Mapping) -> Tensor:
         """Log-probability of `mapping` under the preferences (differentiable)."""
         total = None
-        for name in self._searchable:
-            layer = self._choices[name]
-            lp = torch.log_softmax(layer.logits, dim=0)[layer.index(mapping[name])]
+        for name in self.layer_names:
+            choice = self._choice(name)
+            lp = torch.log_softmax(choice.logits, dim=0)[choice.index(mapping[name])]
             total = lp if total is None else total + lp
         assert total is not None
         return total
@@ -151,7 +193,9 @@ class Supernet(nn.Module):
                         layers: Iterable[str] | None = None) -> None:
         wanted = None if candidates is None else set(candidates)
         for name in (self._choices if layers is None else layers):
-            for cand in self._choices[name].candidates.values():
+            if name in self._gates:
+                continue  # a width choice has no non-idealities of its own
+            for cand in self._choices[name].all_candidates():
                 if wanted is None or cand.name in wanted:
                     cand.set_noise_scale(scale)
 
@@ -159,17 +203,15 @@ class Supernet(nn.Module):
     def calibrate(self, batches: Iterable[ModelInput]) -> Supernet:
         """Let every candidate observe real inputs on the exact (fp32) path: sets int
         activation ranges and analog input ranges. Restores the previous modes."""
-        modes = {name: layer.mode for name, layer in self._choices.items()}
         was_training = self.training
         self.eval()
-        self.set_mode("calibrate")
-        try:
-            for batch in batches:
-                call_model(self.model, batch)
-        finally:
-            for name, layer in self._choices.items():
-                layer.mode = modes[name]
-            self.train(was_training)
+        with self.keeping_paths():
+            self.set_mode("calibrate")
+            try:
+                for batch in batches:
+                    call_model(self.model, batch)
+            finally:
+                self.train(was_training)
         return self
 
     # -- objectives ------------------------------------------------------------------------
@@ -183,8 +225,29 @@ class Supernet(nn.Module):
         return choices
 
     def mapping_indices(self, mappings: Sequence[Mapping]) -> Any:
-        """(N, all layers) candidate indices for vectorised objectives."""
-        return np.stack([self.table.indices(self._full_choices(m)) for m in mappings])
+        """(N, all layers) table columns for vectorised objectives and costs: the candidate
+        index (excluded layers: 0, their only one), plus the shape variant the width choices
+        select times the table width (see ObjectiveTable)."""
+        idx = np.zeros((len(mappings), len(self.table.order)), dtype=np.int64)
+        for col, name, lookup in self._columns:
+            idx[:, col] = [lookup[m[name]] for m in mappings]
+        if self.variants is not None:
+            idx += self.table.width * self.variants.variants_of(mappings)
+        return idx
+
+    # -- deployment ------------------------------------------------------------------------
+    def model_for(self, mapping: Mapping) -> nn.Module:
+        """A copy of the model as `mapping` builds it: every choice layer on its candidate
+        (single mode), narrow width choices physically narrowed (the original shapes), no
+        width choice left. The supernet is not changed."""
+        full = self._full_choices(mapping.validate(self))
+        model = copy.deepcopy(self.model)
+        materialize(model, {n: full[n] == NARROW for n in self._gates},
+                    [g.group for g in self._gates.values()])
+        for name, module in model.named_modules():
+            if isinstance(module, ChoiceLayer):
+                module.active, module.mode = full[name], "single"
+        return model
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:
@@ -195,14 +258,17 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
                    candidates: Sequence[str] = DEFAULT_CANDIDATES,
                    analog: Any = None, exclude: Sequence[str] = (), fixed: str = "fp32",
                    tile: tuple[int, int] | None = None, calibrate: bool = True,
-                   **candidate_options: Any) -> Supernet:
+                   widths: Sequence[WidthGroup] = (), **candidate_options: Any) -> Supernet:
     """Wrap every mappable layer of (a copy of) `model` in a choice layer.
 
-    candidates: names for every layer; `skip` is added only where it keeps the network valid.
+    candidates: names for every layer; `skip` is added only where it keeps the network valid
+        (never on a width group's producers or consumers, whose shapes the choice changes).
     analog: an `AnalogConfig` (defaults to aihwkit's HWA preset values).
     exclude: layer names or glob patterns that stay on the `fixed` candidate.
     tile: crossbar tile (rows, cols); defaults to the analog config's.
     calibrate: observe the example input so int and analog ranges start from data.
+    widths: groups of an adapted `model` (widened with init="zero") whose width becomes a
+        searchable narrow/wide choice (see hetmap.supernet.width).
     """
     from hetmap.candidates.analog import AnalogConfig
 
@@ -216,20 +282,28 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
     net = normalize_model(copy.deepcopy(model), inplace=True)
     inventory = scan(net, example_input, tile=tile)
     modules = dict(net.named_modules())
+    gates = _gates(net, inventory, widths)
+    consumed = {c: gate for gate in gates for c in gate.group.consumers}
+    shaped = {n for gate in gates for n in (*gate.group.producers, *gate.group.consumers)}
     choices: dict[str, ChoiceLayer] = {}
     searchable = []
     options = dict(candidate_options, analog=analog)
     for info in inventory:
         excluded = _matches(info.name, exclude)
+        skippable = info.skippable and info.name not in shaped
         names = (fixed,) if excluded else tuple(
-            c for c in candidates if c != "skip" or info.skippable)
+            c for c in candidates if c != "skip" or skippable)
         if not names:
             names = (fixed,)
             excluded = True
         layer = modules[info.name]
-        cands = {c: make_candidate(c, info.spec, **options).to(layer.weight.device)
-                 for c in names}
-        choice = ChoiceLayer(info.name, layer, cands)
+        device = layer.weight.device
+        cands = _make_candidates(names, info.spec, options, device)
+        gate = consumed.get(info.name)
+        choice = ChoiceLayer(info.name, layer, cands) if gate is None else GatedChoiceLayer(
+            info.name, layer, cands, _make_candidates(
+                names, info.spec.with_features(in_features=gate.group.narrow), options, device),
+            gate)
         net.set_submodule(info.name, choice)
         choices[info.name] = choice
         if not excluded:
@@ -239,8 +313,42 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
                           "exclude fewer layers")
     sn = Supernet(net, inventory, choices, tuple(searchable),
                   {"candidates": candidates, "exclude": tuple(exclude), "fixed": fixed,
-                   "tile": tile})
+                   "tile": tile}, gates)
     sn.train(net.training)  # a new Module starts in training mode; keep the model's mode
     if calibrate:
         sn.calibrate([example_input])
     return sn
+
+
+def _make_candidates(names: Sequence[str], spec: Any, options: dict[str, Any],
+                     device: torch.device) -> dict[str, Candidate]:
+    return {c: make_candidate(c, spec, **options).to(device) for c in names}
+
+
+def _gates(net: nn.Module, inventory: Inventory, widths: Sequence[WidthGroup]
+           ) -> list[WidthGate]:
+    """One width choice per group, checked against the model (the widened units must be
+    there, every producer and consumer a called layer)."""
+    modules = dict(net.named_modules())
+    device = next((p.device for p in net.parameters()), None)
+    gates = []
+    for group in widths:
+        for name in (*group.producers, *group.consumers):
+            if name not in inventory:
+                raise ConfigError(f"width group {group.name!r}: {name!r} is not a mappable "
+                                  "layer the forward calls")
+        for name in group.middles:
+            if name not in modules:
+                raise ConfigError(f"width group {group.name!r}: no module named {name!r}")
+        width = inventory[group.consumers[0]].spec.in_features
+        if width != group.wide:
+            raise ConfigError(f"width group {group.name!r} is {group.wide} wide but "
+                              f"{group.consumers[0]!r} reads {width} channels: build the "
+                              "supernet on the adapted model")
+        if group.name in inventory:
+            raise ConfigError(f"width choice {group.name!r} collides with a layer name")
+        per_unit = other_params_per_unit(net, group.middles, group.wide)
+        gates.append(WidthGate(replace(group, other_params=per_unit), device))
+    if len({g.layer_name for g in gates}) < len(gates):
+        raise ConfigError("two width groups share their first producer")
+    return gates

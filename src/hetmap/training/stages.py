@@ -97,7 +97,7 @@ class Run:
         self._opt_state: dict[str, Any] | None = None
         self.cost_table: Any = None
         self.candidate_params = [q for _, layer in supernet.choice_layers()
-                                 for cand in layer.candidates.values() for q in cand.parameters()]
+                                 for cand in layer.all_candidates() for q in cand.parameters()]
 
     # -- checkpoint -------------------------------------------------------------------------
     def save(self) -> None:
@@ -204,7 +204,8 @@ def check_loss(loss: float, progress: Progress, factor: float, where: str) -> No
 
 
 def fp32_mapping(sn: Supernet) -> Mapping:
-    """All-fp32 where offered (the original model), the first candidate elsewhere."""
+    """All-fp32 where offered (the original model), the first candidate elsewhere (width
+    choices: narrow, so an adapted supernet's teacher is the original model too)."""
     return Mapping({n: "fp32" if "fp32" in sn.candidates(n) else sn.candidates(n)[0]
                     for n in sn.layer_names}, sn.fingerprint)
 
@@ -334,13 +335,9 @@ def path_metric(run: Run, mapping: Mapping, loader: Any = None) -> float:
     """The task metric of one path on the shared BN statistics (a live indicator; the
     Evaluator recalibrates BN per mapping for ranking and search)."""
     sn = run.sn
-    saved = {n: (layer.active, layer.mode) for n, layer in sn.choice_layers()}
-    sn.use(mapping)
-    try:
+    with sn.keeping_paths():
+        sn.use(mapping)
         return float(run.task.metric(sn, loader or run.loaders.val, run.device))
-    finally:
-        for n, layer in sn.choice_layers():
-            layer.active, layer.mode = saved[n]
 
 
 # -- stage 3 --------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from hetmap.errors import ConfigError
 from hetmap.evaluation import Evaluator
 from hetmap.inputs import call_model
-from hetmap.mapping import Mapping
+from hetmap.mapping import WIDE, Mapping, is_width_choice
 from hetmap.search.problem import SearchProblem
 from hetmap.search.strategy import Strategy
 from hetmap.supernet import Supernet
@@ -223,9 +223,12 @@ def uniform_or(supernet: Supernet, candidate: str, fallback: Mapping) -> Mapping
 
 def digital_start(supernet: Supernet, order: Sequence[str] = ("fp32", "fp16", "int8")
                   ) -> Mapping:
-    """The digital baseline: for each layer the first of `order` it offers."""
+    """The digital baseline: for each layer the first of `order` it offers. Width choices
+    are wide: the layer-wise mappers (lionheart, anchors, and odimo's starting point) map
+    the adapted network, as they did before widths were searchable."""
     choices = {}
     for n in supernet.layer_names:
         offered = supernet.candidates(n)
-        choices[n] = next((c for c in order if c in offered), offered[0])
+        choices[n] = WIDE if is_width_choice(n) else \
+            next((c for c in order if c in offered), offered[0])
     return Mapping(choices, supernet.fingerprint)

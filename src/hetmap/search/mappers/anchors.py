@@ -1,7 +1,7 @@
 """`anchors`: the uniform reference points every mapper is read against: all-digital at
 each digital precision the layers offer (on the starting weights) and all-analog after
 hardware-aware training (`train_steps`, early stopping; give it the same training budget
-as the mappers it anchors)."""
+as the mappers it anchors). Width choices of an adapted supernet stay wide."""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ within `threshold` points of the digital baseline, else revert it (and its weigh
 threshold gives one mapping; the strategy sweeps several. Every trial conversion counts as
 an evaluation (scored through the search problem with the weights it was retrained to).
 
+On an adapted (MPAAS) supernet the width choices stay wide throughout (`digital_start`):
+LionHeart converts layers, it does not decide widths.
+
 Thresholds share their greedy prefix: a trial is fixed by the mapping kept so far and the
 layer visited, so its retrained weights and drift score are computed once and reused.
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from hetmap.errors import ConfigError
-from hetmap.mapping import Mapping
+from hetmap.mapping import Mapping, is_width_choice
 from hetmap.search.mappers._common import MapperStrategy, WorkCopy
 from hetmap.search.problem import SearchProblem
 from hetmap.search.strategy import register_strategy
@@ -28,7 +28,8 @@ COSTS = ("auto", "energy", "latency", "digital_share")
 
 def cost_rows(supernet: Supernet, cost: str, cost_table: object = None) -> list[Tensor]:
     """Per searchable layer, the cost of each candidate (in the layer's candidate order),
-    scaled so that the all-dearest mapping costs 1."""
+    scaled so that the all-dearest mapping costs 1 (layers at their measured, wide shape).
+    Width choices get zero rows: their soft mixture learns from the task loss alone."""
     if cost not in COSTS:
         raise ConfigError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
     if cost == "auto":
@@ -38,14 +39,15 @@ def cost_rows(supernet: Supernet, cost: str, cost_table: object = None) -> list[
         inv = supernet.inventory
         total = float(sum(info.macs for info in inv)) or 1.0
         for n in supernet.layer_names:
-            rows.append([0.0 if supernet.candidate(n, c).target != "digital" else
-                         inv[n].macs / total for c in supernet.candidates(n)])
+            rows.append([0.0 if is_width_choice(n) or supernet.candidate(n, c).target !=
+                         "digital" else inv[n].macs / total for c in supernet.candidates(n)])
     else:
         if cost_table is None:
             raise ConfigError(f"the {cost!r} regulariser needs a cost table: build the "
                               "Evaluator with cost_table=hetmap.hardware.table_for(...)")
         values = getattr(cost_table, "energy" if cost == "energy" else "latency")
-        rows = [[float(values[cost_table.names.index(n), cost_table.offered[n].index(c)])
+        rows = [[0.0 if is_width_choice(n) else
+                 float(values[cost_table.names.index(n), cost_table.offered[n].index(c)])
                  for c in supernet.candidates(n)] for n in supernet.layer_names]
         scale = sum(max(r) for r in rows) or 1.0
         rows = [[v / scale for v in r] for r in rows]
