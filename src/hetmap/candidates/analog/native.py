@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import platform
 import sys
 import threading
 from pathlib import Path
@@ -29,10 +30,22 @@ _failed = False
 _lock = threading.Lock()
 
 
+def _cpu_flags() -> bytes:
+    """The CPU's feature flags: the build uses -march=native, so a cache shared between
+    machines must not hand one CPU another's binary."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line.encode()
+    except OSError:
+        pass
+    return platform.machine().encode() + platform.processor().encode()
+
+
 def _build_dir() -> Path:
     root = Path(os.environ.get("HETMAP_CACHE_DIR", Path.home() / ".cache" / "hetmap"))
-    digest = hashlib.sha256(SOURCE.read_bytes() + torch.__version__.encode()).hexdigest()[:12]
-    return root / "native" / digest
+    key = SOURCE.read_bytes() + torch.__version__.encode() + _cpu_flags()
+    return root / "native" / hashlib.sha256(key).hexdigest()[:12]
 
 
 def _ninja_on_path() -> None:
