@@ -147,7 +147,7 @@ def test_mpaas_can_widen_everything_as_before(mpaas_run, tmp_path) -> None:
     from hetmap.pipeline import Session
 
     out, _ = mpaas_run
-    cfg = load_config(None, [*FAST, "method=mpaas", "adapt_search=false",
+    cfg = load_config(None, [*FAST, "method=mpaas", "adapt.search=false",
                              f"model.checkpoint={out / 'pretrained.safetensors'}"])
     sn = Session.open(cfg, tmp_path / "all-wide", log=lambda _msg: None).supernet
     assert sn.gate_names == () and not any(n.startswith("width:") for n in sn.layer_names)

@@ -173,10 +173,11 @@ class Session:
 
             hw = load_hardware(cfg.hardware)  # widenings may not slow its analog core down
             model, adapt_report = adapt(model, example, tile=cfg.analog.tile,
+                                        policy=cfg.adapt.policy(cfg.seed),
                                         hardware=hw if hw.analog is not None else None)
             self.rd.write_json("adapt.json", adapt_report.to_dict())
             self.log(str(adapt_report))
-            if cfg.adapt_search:
+            if cfg.adapt.search:
                 widths = width_groups(adapt_report)
                 self.log(f"{len(widths)} widened groups are searchable width choices")
         sn = build_supernet(model, example, candidates=cfg.candidates, analog=cfg.analog,

@@ -132,3 +132,14 @@ def test_durations() -> None:
     msg = _error(None, ["drift.times=[0]"])
     assert "drift.times" in msg and "positive" in msg
     assert "mpaas" in _error(None, ["method=mpaas", "candidates=[fp32, int8]"])
+
+
+def test_adapt_section_builds_the_widening_policy() -> None:
+    cfg = load_config(None, ["method=mpaas", "adapt.max_factor=2", "adapt.exclude=[fc]",
+                             "adapt.max_energy_increase=0.05", "seed=7"])
+    policy = cfg.adapt.policy(cfg.seed)
+    assert (policy.max_factor, policy.exclude, policy.seed) == (2.0, ("fc",), 7)
+    assert policy.max_energy_increase == 0.05 and policy.max_latency_increase == 0.0
+    assert "adapt.search" in _error(None, ["adapt.init=net2wider"])
+    assert load_config(None, ["adapt.init=net2wider", "adapt.search=false"]).adapt.policy()
+    assert "adapt.max_factor" in _error(None, ["adapt.max_factor=0.5"])

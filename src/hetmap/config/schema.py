@@ -198,6 +198,42 @@ def strategy_names() -> tuple[str, ...]:
 
 
 
+class AdaptSection(Section):
+    """MPAAS widening (`method: mpaas`); the fields of `hetmap.adaptation.AdaptPolicy`."""
+
+    search: bool = Field(True, description="each widened group's width (original or adapted) "
+                                           "is a searchable choice; false: every group is "
+                                           "widened, as MPAAS does")
+    max_factor: float = Field(4.0, ge=1.0, description="new width <= max_factor x old width")
+    multiple_of: int = Field(8, ge=1, description="new widths are multiples of this")
+    extra_tiles: int = Field(0, ge=0, description="tiles a group may add over its count")
+    max_latency_increase: float | None = Field(
+        0.0, ge=0.0, description="how much a group's all-analog latency on the run's hardware "
+                                 "may rise (fraction; null: no limit)")
+    max_energy_increase: float | None = Field(
+        None, ge=0.0, description="the same for energy (null: no limit)")
+    init: Literal["zero", "net2wider"] = Field(
+        "zero", description="zero: fresh units with zero outgoing weights; net2wider: copies")
+    depthwise: bool = Field(True, description="widen groups with a depthwise conv inside")
+    residual: bool = Field(False, description="also widen residual streams")
+    exclude: list[str] = Field(default_factory=list,
+                               description="layer names or glob patterns never widened")
+
+    @model_validator(mode="after")
+    def _searchable_needs_zero_init(self) -> AdaptSection:
+        if self.search and self.init != "zero":
+            raise ValueError("adapt.search needs init 'zero' (the narrow path must be the "
+                             "original model); set adapt.search false to use net2wider")
+        return self
+
+    def policy(self, seed: int = 0) -> Any:
+        """The `AdaptPolicy` these settings describe (`seed` draws fresh units)."""
+        from hetmap.adaptation import AdaptPolicy
+
+        fields = self.model_dump(exclude={"search", "exclude"})
+        return AdaptPolicy(exclude=tuple(self.exclude), seed=seed, **fields)
+
+
 class RunConfig(Section):
     """Everything `hetmap run` needs; defaults reproduce the demonstration."""
 
@@ -216,9 +252,7 @@ class RunConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")
     method: Literal["mps", "mpaas"] = Field(
         "mps", description="mps: map layers only; mpaas: also adapt the architecture")
-    adapt_search: bool = Field(
-        True, description="mpaas: each widened group's width (original or adapted) is a "
-                          "searchable choice; false: every group is widened, as MPAAS does")
+    adapt: AdaptSection = Field(default_factory=AdaptSection)
 
     @field_validator("candidates")
     @classmethod
