@@ -205,3 +205,15 @@ def test_copies_and_checkpoints_keep_the_gates(case) -> None:
     fresh = width_case("convhead" if "conv" in sn.layer_names else "depthwise").sn
     fresh.load_state_dict(twin.state_dict())
     assert torch.equal(fresh.gate(gate.layer_name).logits, gate.logits)
+
+
+def test_deployed_narrow_model_runs_every_layer_analog() -> None:
+    """model_for rebuilds analog tile plans for narrowed producers and depthwise middles."""
+    for kind in ("convhead", "dw"):
+        case = width_case(kind)
+        sn = case.sn
+        m = Mapping({n: NARROW if n in sn.gate_names else "analog" for n in sn.layer_names},
+                    sn.fingerprint)
+        sn.use(m).eval()
+        with torch.no_grad():
+            assert torch.allclose(sn.model_for(m).eval()(case.x), sn(case.x), atol=1e-6)

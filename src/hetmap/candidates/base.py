@@ -44,6 +44,10 @@ class Candidate(nn.Module):
             raise ValueError(f"noise scale must be in [0, 1], got {scale}")
         self.noise_scale = float(scale)
 
+    def respec(self, spec: LayerSpec) -> None:
+        """Run on a narrowed copy of the layer (MPAAS deployment of a narrow width)."""
+        self.spec = spec
+
     def observe(self, x: Tensor, weight: Tensor) -> None:
         """See one calibration batch of this layer's input (observers, input ranges)."""
 

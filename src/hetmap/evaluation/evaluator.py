@@ -266,9 +266,11 @@ class Evaluator:
             rng = np.random.default_rng(self.seed)
             cands = sorted({c for n in sn.layer_names for c in sn.candidates(n)})
             pool = []
-            for c in cands:
-                pool.append(Mapping({n: c if c in sn.candidates(n) else sn.candidates(n)[0]
-                                     for n in sn.layer_names}, sn.fingerprint))
+            for c in cands:  # uniform mappings, width choices (if any) all narrow / all wide
+                for fill in ((0, -1) if sn.gate_names else (0,)):
+                    pool.append(Mapping({n: c if c in sn.candidates(n) else
+                                         sn.candidates(n)[fill] for n in sn.layer_names},
+                                        sn.fingerprint))
             for _ in range(samples):
                 pool.append(Mapping({n: sn.candidates(n)[rng.integers(len(sn.candidates(n)))]
                                      for n in sn.layer_names}, sn.fingerprint))

@@ -148,7 +148,7 @@ def _slice_out(module: nn.Module, n: int) -> None:
         depthwise = spec.groups > 1 and spec.groups == spec.in_features == spec.out_features
         module.spec = spec.with_features(n if depthwise else None, n)
         for cand in module.all_candidates():
-            cand.spec = module.spec
+            cand.respec(module.spec)
     elif isinstance(module, nn.Conv1d | nn.Conv2d):
         if module.groups == module.in_channels == module.out_channels:
             module.in_channels = module.groups = n

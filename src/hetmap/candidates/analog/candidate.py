@@ -40,6 +40,16 @@ class AnalogCandidate(Candidate):
         self._ranges_done = config.init_from_data == 0
         self._rpu: dict[float, Any] = {}
 
+    def respec(self, spec: LayerSpec) -> None:
+        """Fewer output columns (or depthwise channels) keep the tile row slices, so the
+        learned input ranges carry over; the tile plan is rebuilt for the new shape."""
+        plan = build_plan(spec, self.config.tile_rows, self.config.fuse)
+        if len(plan.slices) != self.n_slices:
+            raise ValueError(f"{spec} splits into {len(plan.slices)} tile row slices, not "
+                             f"{self.n_slices}: its input ranges do not carry over")
+        super().respec(spec)
+        self.plan = plan
+
     @property
     def n_slices(self) -> int:
         return len(self.plan.slices)

@@ -18,7 +18,6 @@
 #include <cmath>
 #include <limits>
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
 namespace {
@@ -165,6 +164,12 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
   const int64_t n = y.numel();
   const int64_t channels = std.numel() > 0 ? std.numel() : bound.numel();
   const bool has_noise = std.numel() > 0, has_bound = bound.numel() > 0;
+  TORCH_CHECK(channels > 0 && inner > 0, "adc: needs a noise std or a bound");
+  TORCH_CHECK(!has_noise || !has_bound || std.numel() == bound.numel(),
+              "adc: std and bound have different lengths");
+  TORCH_CHECK(y.dim() >= 2 && n % (inner * channels) == 0 &&
+                  (y.size(1) == channels || (inner == 1 && y.size(-1) == channels)),
+              "adc: std/bound must have one entry per output channel");
   float* yp = y.data_ptr<float>();
   const float* sp = has_noise ? std.data_ptr<float>() : nullptr;
   const float* bp = has_bound ? bound.data_ptr<float>() : nullptr;
@@ -246,15 +251,15 @@ std::tuple<double, torch::Tensor> clip_grad(torch::Tensor xs, torch::Tensor gq, 
     k_dw[k] = pw - (k % kw) * dw;
   }
   const bool unit_stride = sh == 1 && sw == 1;
-  std::mutex lock;
-  double total = 0.0;
-  std::vector<double> counts(groups, 0.0);
+  // one partial sum per (sample, channel), reduced in order afterwards: the result does not
+  // depend on how parallel_for splits the work
+  std::vector<double> part_total(need_r ? N * C : 0, 0.0), part_pairs(need_r ? N * C : 0, 0.0);
+  double* pt = part_total.data();
+  double* pp = part_pairs.data();
   const int64_t* kdh = k_dh.data();
   const int64_t* kdw = k_dw.data();
   // by value: locals the compiler keeps in registers instead of reloading through references
-  at::parallel_for(0, N * C, 1, [=, &lock, &total, &counts](int64_t b0, int64_t b1) {
-    double t_local = 0.0;
-    std::vector<double> c_local(groups, 0.0);
+  at::parallel_for(0, N * C, 1, [=](int64_t b0, int64_t b1) {
     std::vector<int32_t> idx_buf(need_r ? H * W : 0);
     int32_t* idx = idx_buf.data();
     for (int64_t nc = b0; nc < b1; ++nc) {
@@ -293,13 +298,16 @@ std::tuple<double, torch::Tensor> clip_grad(torch::Tensor xs, torch::Tensor gq, 
           pairs += 1;
         }
       }
-      c_local[grp] += static_cast<double>(pairs);
-      t_local += t_channel;
+      pp[nc] = static_cast<double>(pairs);
+      pt[nc] = t_channel;
     }
-    std::lock_guard<std::mutex> guard(lock);
-    total += t_local;
-    for (int64_t i = 0; i < groups; ++i) counts[i] += c_local[i];
   });
+  double total = 0.0;
+  std::vector<double> counts(groups, 0.0);
+  for (int64_t nc = 0; nc < static_cast<int64_t>(part_total.size()); ++nc) {
+    total += pt[nc];
+    counts[(nc % C) / nch] += pp[nc];
+  }
   return {total, torch::tensor(counts, torch::kDouble)};
 }
 
