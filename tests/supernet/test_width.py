@@ -217,3 +217,11 @@ def test_deployed_narrow_model_runs_every_layer_analog() -> None:
         sn.use(m).eval()
         with torch.no_grad():
             assert torch.allclose(sn.model_for(m).eval()(case.x), sn(case.x), atol=1e-6)
+
+
+def test_scoring_a_mapping_without_widths_is_an_error() -> None:
+    sn = width_case("convhead").sn
+    layers_only = Mapping({n: "fp32" for n in sn.layer_names if n not in sn.gate_names},
+                          sn.fingerprint)
+    with pytest.raises(MappingError, match="no width for width:"):
+        sn.mapping_indices([layers_only])

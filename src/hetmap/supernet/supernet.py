@@ -16,12 +16,12 @@ from torch import Tensor, nn
 
 from hetmap.candidates import Candidate, make_candidate
 from hetmap.candidates.registry import check_candidate
-from hetmap.errors import ConfigError, UnknownCandidateError
+from hetmap.errors import ConfigError, MappingError, UnknownCandidateError
 from hetmap.inputs import ModelInput, call_model
 from hetmap.inventory import Inventory, normalize_model, scan
 from hetmap.inventory.scan import check_tile
 from hetmap.inventory.variants import ShapeVariants, WidthGroup, shape_variants
-from hetmap.mapping import NARROW, Mapping
+from hetmap.mapping import NARROW, WIDE, Mapping
 from hetmap.supernet.choice import ChoiceLayer, Mode
 from hetmap.supernet.objectives import CandidateFacts, Objectives, ObjectiveTable
 from hetmap.supernet.width import (
@@ -232,6 +232,11 @@ class Supernet(nn.Module):
         for col, name, lookup in self._columns:
             idx[:, col] = [lookup[m[name]] for m in mappings]
         if self.variants is not None:
+            for m in mappings:  # a missing width must not silently score as wide
+                missing = [g for g in self.gate_names if g not in m]
+                if missing:
+                    raise MappingError(f"the mapping has no width for {', '.join(missing)}; "
+                                       f"choose {NARROW!r} or {WIDE!r} for each")
             idx += self.table.width * self.variants.variants_of(mappings)
         return idx
 
