@@ -18,15 +18,15 @@ import contextlib
 import io
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from _timing import interleaved_medians
 
 VARIANTS = ("fp32", "hetmap", "hetmap_folded", "lightning")
 
@@ -129,14 +129,8 @@ def make_variant(task: str, variant: str, device: str) -> Any:
 def time_variants(task: str, repeats: int, device: str) -> dict[str, float]:
     """Median step time of every variant, the variants interleaved step by step so that a
     change in machine load hits them all alike."""
-    steps = {v: make_variant(task, v, device) for v in VARIANTS}
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    for _ in range(repeats):
-        for variant, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            times[variant].append(time.perf_counter() - t0)
-    return {v: statistics.median(t) for v, t in times.items()}
+    steps = {v: make_variant(task, v, device) for v in VARIANTS}  # each warmed up once
+    return interleaved_medians(steps, repeats, warmup=0)
 
 
 def peak_of(task: str, variant: str, device: str) -> float:
