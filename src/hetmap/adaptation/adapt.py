@@ -22,7 +22,7 @@ from hetmap.adaptation.graph import Skipped, WidenGroup, groups_from_shapes, rec
 from hetmap.adaptation.widen import Init, widen_group
 from hetmap.errors import ConfigError, ModelError
 from hetmap.inputs import ModelInput, call_model
-from hetmap.inventory import check_tile, normalize_model
+from hetmap.inventory import LayerInfo, check_tile, normalize_model
 from hetmap.layers import LayerSpec, is_mappable
 
 KINDS = ("conv", "linear", "attention")
@@ -223,18 +223,17 @@ class GroupCost:
 
     def __init__(self, hardware: Any, shapes: dict[str, list[tuple]]) -> None:
         from hetmap.hardware import load_hardware
+        from hetmap.hardware.analog_model import analog_layer_cost
 
         hw = load_hardware(hardware)
         if hw.analog is None:
             raise ConfigError(f"hardware {hw.name!r} has no analog core to adapt to")
         self.core = hw.analog
         self.shapes = shapes
+        self._layer_cost = analog_layer_cost  # imported here: hardware is optional for adapt
 
     def __call__(self, specs: dict[str, LayerSpec], original: dict[str, LayerSpec]
                  ) -> tuple[float, float]:
-        from hetmap.hardware.analog_model import analog_layer_cost
-        from hetmap.inventory.scan import LayerInfo
-
         latency = energy = 0.0
         for name, spec in specs.items():
             old = original[name]
@@ -242,7 +241,7 @@ class GroupCost:
                           for s in self.shapes.get(name, []))
             info = LayerInfo(name, spec, max(1, vectors) * spec.rows * spec.cols, 1, (), (),
                              0, 0, spec.tiles(self.core.tile), 0.0, False)
-            cost = analog_layer_cost(info, self.core)
+            cost = self._layer_cost(info, self.core)
             latency, energy = latency + cost.latency_s, energy + cost.energy_j
         return latency, energy
 

@@ -85,11 +85,11 @@ class ShapeVariants:
 
     def variant_of(self, choices: AbcMapping[str, str]) -> np.ndarray:
         """(layers,) variant index of one set of choices (absent gates are wide)."""
-        narrow = np.array([choices.get(g) == NARROW for g in self.gates] + [False])
-        return narrow[self.in_gate] + 2 * narrow[self.out_gate]
+        return self.variants_of([choices])[0]
 
     def variants_of(self, mappings: Sequence[AbcMapping[str, str]]) -> np.ndarray:
-        """(N, layers) variant indices of a batch (vectorised over layers)."""
+        """(N, layers) variant indices of a batch (vectorised over layers; absent gates are
+        wide)."""
         narrow = np.zeros((len(mappings), len(self.gates) + 1), dtype=np.int64)
         for k, g in enumerate(self.gates):
             narrow[:, k] = [m.get(g) == NARROW for m in mappings]

@@ -4,7 +4,7 @@ Two steps of the analog layer are slow in torch on CPU: lightning's exact input-
 gradient of a convolution (a dot product per clipped unfolded entry: gathers that torch and
 inductor run at a few percent of memory speed) and the output noise + ADC (a separate
 `randn` tensor written and read again). `native.cpp` does each in one pass. The build (about
-a minute) lands in ~/.cache/hetmap/native (HETMAP_CACHE_DIR moves it); when it fails, when
+30 s on 2 cores) lands in ~/.cache/hetmap/native (HETMAP_CACHE_DIR moves it); when it fails, when
 HETMAP_NO_NATIVE=1, or for CUDA and non-float32 tensors, the torch code in `engine.py` runs.
 """
 
