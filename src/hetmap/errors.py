@@ -37,3 +37,7 @@ class TrainingError(HetmapError, RuntimeError):
 
 class DataError(HetmapError, ValueError):
     """A dataset is missing or malformed; the message names the path."""
+
+
+class ProtocolError(HetmapError, RuntimeError):
+    """The evaluation protocol was broken: e.g. the test split was read before final scoring."""

@@ -39,7 +39,10 @@ class Evaluator:
     """Scores mappings of one supernet on one task; accuracies are cached by mapping.
 
     bn_batches: training batches used to recalibrate BatchNorm for each mapping (0: off).
-    val_batches: validation batches scored (None: the whole validation split).
+    split: "val" (default; every selection step) or "test" (final reporting only: the
+        task's test loader is sealed, so scores must be asked for inside
+        `hetmap.tasks.final_scoring()`).
+    val_batches: batches of `split` scored (None: the whole split).
     reference: the mapping whose accuracy `accuracy_drop` is measured from (default:
         all-fp32), or that accuracy as a number.
     accuracy_range: (worst, best) task metric used to normalise hypervolume.
@@ -47,7 +50,8 @@ class Evaluator:
 
     def __init__(self, supernet: Supernet, task: Any = None, *,
                  objectives: Sequence[str] = DEFAULT_OBJECTIVES, cost_table: Any = None,
-                 bn_batches: int = 4, val_batches: int | None = None, batch_size: int = 256,
+                 bn_batches: int = 4, split: str = "val", val_batches: int | None = None,
+                 batch_size: int = 256,
                  device: torch.device | str = "cpu", seed: int = 0,
                  reference: Mapping | float | None = None,
                  accuracy_range: tuple[float, float] = (0.0, 100.0)) -> None:
@@ -58,6 +62,10 @@ class Evaluator:
         self.cost_table = cost_table
         self.device = torch.device(device)
         self.seed = seed
+        if split not in ("val", "test"):
+            raise ConfigError(f"split must be 'val' (selection) or 'test' (reporting), "
+                              f"got {split!r}")
+        self.split = split
         if bn_batches < 0:
             raise ConfigError(f"bn_batches must be >= 0, got {bn_batches}")
         if val_batches is not None and val_batches <= 0:
@@ -93,7 +101,8 @@ class Evaluator:
 
     # -- data -------------------------------------------------------------------------------
     def _batches(self) -> tuple[list[Any], list[Any]]:
-        """BN-recalibration inputs and validation batches, drawn once and kept in memory."""
+        """BN-recalibration inputs (train split) and scored batches (`self.split`), drawn
+        once and kept in memory."""
         if self._data is None:
             from hetmap.tasks import move_batch
 
@@ -101,9 +110,9 @@ class Evaluator:
             bn = [move_batch(b, self.device)[0]
                   for b in itertools.islice(loaders.train, self.bn_batches)] if self._bns else []
             val = [move_batch(b, self.device)
-                   for b in itertools.islice(loaders.val, self.val_batches)]
+                   for b in itertools.islice(getattr(loaders, self.split), self.val_batches)]
             if not val:
-                raise ConfigError(f"task {self.task.name!r} has an empty validation split")
+                raise ConfigError(f"task {self.task.name!r} has an empty {self.split} split")
             self._data = (bn, val)
         return self._data
 

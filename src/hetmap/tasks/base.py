@@ -2,11 +2,17 @@
 problem, so that they never special-case classification, segmentation or QA.
 
 A batch is always `(inputs, targets)`: inputs a tensor or a dict of tensors (Hugging Face
-keyword inputs), targets a tensor. The validation split is held out of the training data
-(for ranking and search); the test split is only for the final report."""
+keyword inputs), targets a tensor. Three splits, one rule: train (weights, BatchNorm
+calibration), validation (every selection: stage-3 ranking, search, the competing mappers'
+decisions, early stopping) and test (reporting only). The test loader is sealed
+(`SealedLoader`): iterating it outside `final_scoring()` raises ProtocolError, so no
+selection step can read it by accident."""
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -14,15 +20,65 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from hetmap.errors import ProtocolError
 from hetmap.inputs import ModelInput, to_device
 
 Batch = tuple[ModelInput, Tensor]
 
+_FINAL: contextvars.ContextVar[str | None] = contextvars.ContextVar("hetmap_final_scoring",
+                                                                     default=None)
+
+
+@contextmanager
+def final_scoring(purpose: str = "final scoring") -> Iterator[None]:
+    """Open the test split for reporting; selection code never runs inside this block."""
+    token = _FINAL.set(purpose)
+    try:
+        yield
+    finally:
+        _FINAL.reset(token)
+
+
+def final_scoring_active() -> bool:
+    """Whether the caller is inside `final_scoring()`."""
+    return _FINAL.get() is not None
+
+
+class SealedLoader:
+    """A test-split loader that refuses iteration outside `final_scoring()`; everything else
+    (len, dataset, batch_size) is the wrapped DataLoader's."""
+
+    def __init__(self, loader: DataLoader, split: str = "test") -> None:
+        self.loader = loader
+        self.split = split
+
+    def __iter__(self) -> Iterator[Any]:
+        if not final_scoring_active():
+            raise ProtocolError(
+                f"the {self.split} split is for reporting only and was read before final "
+                "scoring; select on the validation split (loaders.val) and read the test "
+                "split inside `with hetmap.tasks.final_scoring():`")
+        return iter(self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "loader":  # not yet set (e.g. during unpickling)
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
 
 class Loaders(NamedTuple):
+    """train: shuffled, augmented; val: selection; test: sealed, reporting only."""
+
     train: DataLoader
     val: DataLoader
-    test: DataLoader
+    test: SealedLoader
+
+    @classmethod
+    def sealed(cls, train: DataLoader, val: DataLoader, test: DataLoader) -> Loaders:
+        return cls(train, val, test if isinstance(test, SealedLoader) else SealedLoader(test))
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ class ImageTask:
 
         train = make_loader(SplitDataset(self.train_split), batch_size, train=True, seed=seed,
                             collate=self._collate(self.augment, seed + 1))
-        return Loaders(train, plain(self.val_split), plain(self.test_split))
+        return Loaders.sealed(train, plain(self.val_split), plain(self.test_split))
 
     def build_model(self) -> nn.Module:
         return self.model_factory()

@@ -168,7 +168,7 @@ class SquadTask:
             return make_loader(FeatureDataset(self.features, self.split_index[split]),
                                batch_size, train=train, seed=seed)
 
-        return Loaders(loader("train", True), loader("val", False), loader("test", False))
+        return Loaders.sealed(loader("train", True), loader("val", False), loader("test", False))
 
     def build_model(self) -> nn.Module:
         return self.model_factory()

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from hetmap.errors import ConfigError, TrainingError
 from hetmap.inputs import call_model
-from hetmap.tasks.base import Task, move_batch
+from hetmap.tasks.base import Task, final_scoring, move_batch
 from hetmap.tasks.checkpoints import save_checkpoint
 from hetmap.tasks.registry import get_task
 from hetmap.training.optim import make_optimizer
@@ -85,7 +85,8 @@ def pretrain(task: Task | str, model: nn.Module | None = None, *, epochs: int | 
     bar.close()
     train_s = time.perf_counter() - start
     val = task.metric(model, loaders.val, device)
-    test = task.metric(model, loaders.test, device)
+    with final_scoring("the pretrained model's test score"):
+        test = task.metric(model, loaders.test, device)
     model.eval()
     wall = time.perf_counter() - start
     metrics = {"val": val, "test": test, "train_loss": last_loss, "steps": float(step),

@@ -42,8 +42,9 @@ def clone_evaluator(evaluator: Evaluator, supernet: Supernet,
     """An Evaluator on `supernet` with exactly `evaluator`'s settings."""
     return Evaluator(supernet, evaluator.task, objectives=evaluator.names,
                      cost_table=evaluator.cost_table, bn_batches=evaluator.bn_batches,
-                     val_batches=evaluator.val_batches, batch_size=evaluator.batch_size,
-                     device=evaluator.device, seed=evaluator.seed, reference=reference,
+                     split=evaluator.split, val_batches=evaluator.val_batches,
+                     batch_size=evaluator.batch_size, device=evaluator.device,
+                     seed=evaluator.seed, reference=reference,
                      accuracy_range=evaluator.accuracy_range)
 
 
