@@ -16,11 +16,30 @@ FAST = [
 ]
 
 
+TEST_READS: list[str | None] = []  # why the test split was opened, per read
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
+    from hetmap.tasks import base
+
+    sealed_iter = base.SealedLoader.__iter__
+
+    def recording(self):
+        TEST_READS.append(base._FINAL.get())
+        return sealed_iter(self)
+
     out = tmp_path_factory.mktemp("run") / "digits"
-    result = run(load_config(None, FAST), out, log=lambda _msg: None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(base.SealedLoader, "__iter__", recording)
+        result = run(load_config(None, FAST), out, log=lambda _msg: None)
     return out, result
+
+
+def test_the_test_split_is_read_only_for_final_scoring(finished_run) -> None:
+    assert TEST_READS, "the run never scored the test split"
+    assert set(TEST_READS) <= {"stage_evaluate", "the pretrained model's test score"}
+    assert TEST_READS.count("stage_evaluate") >= 1
 
 
 def test_run_writes_every_artifact_and_a_report(finished_run) -> None:
@@ -36,9 +55,24 @@ def test_run_writes_every_artifact_and_a_report(finished_run) -> None:
     fp32 = next(r for r in summary["rows"] if r["name"] == "all-fp32")
     analog = next(r for r in summary["rows"] if r["name"] == "all-analog")
     assert fp32["analog_mac_ratio"] == 0 and analog["analog_mac_ratio"] > 0.9
-    assert fp32["accuracy"] > 80  # digits is easy; a broken pipeline would be near 10%
+    assert fp32["test_accuracy"] > 80  # digits is easy; a broken pipeline would be near 10%
+    assert summary["split"] == "test" and summary["samples"]["test"] == 359
+    assert any("only 359 samples" in w for w in summary["warnings"])  # < 500: flagged
+    for row in summary["rows"]:  # every anchor and member: selection and reported figures
+        for key in ("val_accuracy", "test_accuracy", "test_accuracy_1day_mean",
+                    "test_accuracy_1day_std"):
+            assert row[key] is not None, (row["name"], key)
     drift = json.loads((out / "drift.json").read_text())
-    assert any(m["name"] == "all-analog" for m in drift["mappings"])
+    assert drift["split"] == "test"
+    drifted = {m["name"] for m in drift["mappings"]}
+    assert {r["name"] for r in summary["rows"] if r["analog_mac_ratio"] > 0} == drifted
+    assert all(m["samples"] == 359 and len(m["ci95"]) == 2 for m in drift["mappings"])
+    header = (out / "front.csv").read_text().splitlines()[0].split(",")
+    assert {"val_accuracy", "test_accuracy", "test_accuracy_1day_mean"} <= set(header)
+    front = json.loads((out / "front.json").read_text())
+    assert front["split"] == "val" and "tile_overflow<=0" in front["constraints"]
+    budget = json.loads((out / "cost.json").read_text())["mappings"][0]["tile_budget"]
+    assert all(r["tiles"] <= budget for r in summary["rows"] if r["kind"] == "front")
     assert result.report is not None and "<img" in result.report.read_text()
 
 
@@ -96,8 +130,11 @@ def test_exported_model_gives_the_reported_accuracy_in_plain_aihwkit(finished_ru
     member = pick_for_drift(ParetoFront.load(out / "front.json"), k=1)[0]
     drift = json.loads((out / "drift.json").read_text())
     reported = next(m for m in drift["mappings"] if m["name"] == f"front-{member}")
-    val = make_task(cfg).loaders(batch_size=256, seed=cfg.seed).val
-    torch.save(list(val), tmp_path / "val.pt")
+    from hetmap.tasks import final_scoring
+
+    with final_scoring():  # drift.json reports the test split
+        test = list(make_task(cfg).loaders(batch_size=256, seed=cfg.seed).test)
+    torch.save(test, tmp_path / "val.pt")
     script = tmp_path / "score.py"
     script.write_text(LOAD_AND_SCORE)
     src = str(Path(hm.__file__).parent)
@@ -106,6 +143,9 @@ def test_exported_model_gives_the_reported_accuracy_in_plain_aihwkit(finished_ru
                     str(reported["times_s"][0])], check=True, timeout=300)
     accuracy = float((tmp_path / "acc.txt").read_text())
     assert accuracy == pytest.approx(reported["values"][0][0], abs=1e-9)
+    card = json.loads((out / "export" / "scores.json").read_text())
+    assert card["split"] == "test" and card["name"] == f"front-{member}"
+    assert card["test_accuracy_1day_mean"] is not None and card["val_accuracy"] is not None
 
 
 def test_make_task_uses_the_configured_model_or_the_tasks_own() -> None:

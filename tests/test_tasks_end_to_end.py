@@ -32,8 +32,9 @@ def test_segmentation_runs_through_supernet_search_and_drift(tmp_path) -> None:
     result = run(load_config(None, overrides), tmp_path / "seg", log=lambda _m: None,
                  report=False)
     summary = result.summary
-    assert summary["metric"] == "validation mIoU (%)"
-    assert all(0 <= row["accuracy"] <= 100 for row in summary["rows"])
+    assert summary["metric"] == "mIoU" and summary["split"] == "test"
+    assert all(0 <= row["test_accuracy"] <= 100 and 0 <= row["val_accuracy"] <= 100
+               for row in summary["rows"])
     drift = json.loads((tmp_path / "seg" / "drift.json").read_text())
     assert drift["mappings"] and len(drift["mappings"][0]["mean"]) == 2
 

@@ -1,6 +1,7 @@
 """hetmap: decide, layer by layer, where a deep network runs on a chip that mixes analog
 in-memory-computing tiles with digital units, and reshape the network to fit the chip."""
 
+from hetmap._version import __version__
 from hetmap.adaptation import AdaptPolicy, AdaptReport, adapt
 from hetmap.candidates import Candidate, CandidateLayer, make_candidate, register_candidate
 from hetmap.candidates.analog import AnalogCandidate, AnalogConfig
@@ -11,6 +12,7 @@ from hetmap.errors import (
     InputShapeError,
     MappingError,
     ModelError,
+    ProtocolError,
     TrainingError,
     UnknownCandidateError,
 )
@@ -21,8 +23,7 @@ from hetmap.mapping import Mapping
 from hetmap.pipeline import run
 from hetmap.search import Budget, ParetoFront, search  # `hetmap.search(...)` is the function
 from hetmap.supernet import Objectives, Supernet, build_supernet
-
-__version__ = "0.1.0"
+from hetmap.tasks import final_scoring
 
 __all__ = [
     "AdaptPolicy",
@@ -45,6 +46,7 @@ __all__ = [
     "ModelError",
     "Objectives",
     "ParetoFront",
+    "ProtocolError",
     "Supernet",
     "TrainingError",
     "UnknownCandidateError",
@@ -52,6 +54,7 @@ __all__ = [
     "adapt",
     "build_supernet",
     "evaluate_drift",
+    "final_scoring",
     "make_candidate",
     "register_candidate",
     "run",

@@ -173,7 +173,7 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
     puts the analog layers on aihwkit's torch tile, as hetmap's drift evaluation does)."""
     import aihwkit
 
-    from hetmap import __version__
+    from hetmap._version import __version__
     from hetmap.evaluation.drift import deploy
 
     mapping.validate(supernet)

@@ -18,6 +18,7 @@ import torch
 
 from hetmap.config import RunConfig, load_config
 from hetmap.errors import ConfigError
+from hetmap.io import atomic_write_json
 from hetmap.mapping import WIDE, Mapping
 from hetmap.rundir import RunDir
 from hetmap.supernet import Supernet, build_supernet
@@ -105,17 +106,38 @@ def pick_for_drift(front: Any, k: int = 3, low: float = 0.5, high: float = 0.95)
     return chosen
 
 
-def _row(name: str, kind: str, mapping: Mapping, scores: dict[str, float], sn: Supernet,
-         cost: Any, drift: Any | None) -> dict[str, Any]:
+MIN_SAMPLES = 500  # fewer scored samples than this: the figure is printed with a warning
+
+
+def _row(name: str, kind: str, mapping: Mapping, val: float | None, test: float | None,
+         sn: Supernet, cost: Any, drift: Any | None) -> dict[str, Any]:
+    """One summary row: validation (selection) and test (reported) accuracy, test accuracy
+    after programming and drift (aihwkit; mean, std and 95 % interval over draws), the
+    mapping's hardware quantities and cost."""
     obj = sn.objectives(mapping)
-    day = drift.at(DAY) if drift is not None and DAY in drift.times else (None, None)
     widths = {"wide_groups": sum(mapping[g] == WIDE for g in sn.gate_names),
               "width_groups": len(sn.gate_names)} if sn.gate_names else {}
-    return {"name": name, "kind": kind, "accuracy": scores.get("accuracy"), **widths,
-            "accuracy_1day_mean": day[0], "accuracy_1day_std": day[1],
+    day: dict[str, float | None] = {"mean": None, "std": None, "ci95": None}
+    if drift is not None and DAY in drift.times:
+        i = drift.times.index(DAY)
+        day = {"mean": drift.mean[i], "std": drift.std[i], "ci95": drift.ci95[i]}
+    return {"name": name, "kind": kind, "val_accuracy": val, "test_accuracy": test, **widths,
+            "test_accuracy_1day_mean": day["mean"], "test_accuracy_1day_std": day["std"],
+            "test_accuracy_1day_ci95": day["ci95"],
             "analog_mac_ratio": obj.analog_mac_ratio, "digital_bytes": obj.digital_weight_bytes,
             "tiles": obj.analog_tiles, "latency_s": cost.latency_s, "energy_j": cost.energy_j,
             "mapping": mapping.to_dict()}
+
+
+def split_sizes(task: Any) -> dict[str, int]:
+    """Samples in each split (the test split's size is not data: reading it is allowed)."""
+    loaders = task.loaders(batch_size=256, seed=0)
+    return {name: len(getattr(loaders, name).dataset) for name in ("train", "val", "test")}
+
+
+def sample_warnings(sizes: dict[str, int], minimum: int = MIN_SAMPLES) -> list[str]:
+    return [f"the {split} split has only {n} samples (< {minimum}): its figures have wide "
+            "error bars" for split, n in sizes.items() if split != "train" and n < minimum]
 
 
 @dataclass
@@ -205,11 +227,14 @@ class Session:
             self._table = table_for(self.supernet, hw)
         return self._table
 
-    def evaluator(self) -> Any:
+    def evaluator(self, split: str = "val") -> Any:
+        """The run's Evaluator on `split` ("val": selection; "test": reporting, inside
+        final_scoring()). It always holds the cost table, so every search sees the chip's
+        tile budget (search.chip_constraints)."""
         from hetmap.evaluation import Evaluator
 
         return Evaluator(self.supernet, self.task, objectives=self.cfg.search.objectives,
-                         cost_table=self.table if self.wants_cost else None,
+                         cost_table=self.table, split=split,
                          bn_batches=self.cfg.train.stage3.bn_batches, device=self.device,
                          seed=self.cfg.seed)
 
@@ -255,31 +280,42 @@ def stage_search(s: Session) -> Any:
 
 
 def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
-    """Anchors and chosen front members: validation accuracy, drift, hardware and cost ->
-    drift.json, cost.json, summary.json."""
+    """Anchors and every front member, scored for the report: validation accuracy (what
+    selection saw), then inside `final_scoring()` test accuracy and test accuracy after
+    programming and drift (aihwkit, `drift.repeats` draws per time), hardware and cost ->
+    drift.json, cost.json, summary.json. The test split is read here and nowhere before."""
     from hetmap.evaluation import evaluate_drift
     from hetmap.hardware.table import cost_of
     from hetmap.search import ParetoFront
+    from hetmap.tasks import final_scoring
 
     cfg, sn = s.cfg, s.supernet
     front = front if front is not None else ParetoFront.load(s.rd.path("front.json"))
     named: dict[str, tuple[str, Mapping]] = {
         name: ("anchor", m) for name, m in anchor_mappings(sn, cfg.candidates).items()}
-    drift_names = [n for n in named if n == "all-analog"]
     for i, member in enumerate(front):
         named[f"front-{i}"] = ("front", member.mapping)
-    drift_names += [f"front-{i}" for i in pick_for_drift(front)]
-    evaluator = s.evaluator()
-    scores = dict(zip(named, evaluator.scores([m for _, m in named.values()])))
+    mappings = [m for _, m in named.values()]
+    val = dict(zip(named, s.evaluator("val").accuracies(mappings)))
+    sizes = split_sizes(s.task)
+    warnings = sample_warnings(sizes)
+    for w in warnings:
+        s.log(f"warning: {w}")
 
     drifts: dict[str, Any] = {}
-    for name in drift_names:
-        s.log(f"drift: {name} at {len(cfg.drift.times)} times x {cfg.drift.repeats} repeats")
-        drifts[name] = evaluate_drift(sn, named[name][1], s.task, times=cfg.drift.times,
-                                      repeats=cfg.drift.repeats, seed=cfg.seed, split="val",
-                                      device=s.device)
-    metric = f"validation {s.task.metric_name} (%)"
-    s.rd.write_json("drift.json", {"metric": metric, "mappings": [
+    with final_scoring("stage_evaluate"):
+        test = dict(zip(named, s.evaluator("test").accuracies(mappings)))
+        for name, (_, mapping) in named.items():
+            if sn.objectives(mapping).analog_mac_ratio == 0:
+                continue  # nothing analog: nothing drifts (the test accuracy stands)
+            s.log(f"drift: {name} at {len(cfg.drift.times)} times x {cfg.drift.repeats} "
+                  f"programming draws on the test split ({sizes['test']} samples)")
+            drifts[name] = evaluate_drift(sn, mapping, s.task, times=cfg.drift.times,
+                                          repeats=cfg.drift.repeats, seed=cfg.seed,
+                                          split="test", device=s.device)
+    metric = s.task.metric_name
+    s.rd.write_json("drift.json", {"metric": f"test {metric} (%)", "split": "test",
+                                   "source": "aihwkit", "mappings": [
         {"name": name, **result.to_dict()} for name, result in drifts.items()]})
 
     table = s.table
@@ -287,20 +323,54 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     s.rd.write_json("cost.json", {"hardware": table.hw.name, "mappings": [
         {"name": name, **cost.to_dict()} for name, cost in costs.items()]})
 
-    rows = [_row(name, kind, m, scores[name], sn, costs[name], drifts.get(name))
+    rows = [_row(name, kind, m, val[name], test[name], sn, costs[name], drifts.get(name))
             for name, (kind, m) in named.items()]
-    summary = {"task": cfg.task.name, "metric": metric, "hardware": table.hw.name,
-               "method": cfg.method, "rows": rows,
+    for row in rows:  # digital-only mappings do not drift: their test accuracy holds
+        if row["name"] not in drifts:
+            row["test_accuracy_1day_mean"] = row["test_accuracy"]
+            row["test_accuracy_1day_std"] = row["test_accuracy_1day_ci95"] = 0.0
+    search_info = {"strategy": front.strategy, "evaluations": front.evaluations,
+                   "wall_time_s": front.wall_time, "hypervolume_val": front.hypervolume()}
+    if len(front) and "accuracy" in front.objectives:  # the same members, scored on test
+        members = [f"front-{i}" for i in range(len(front))]
+        search_info["hypervolume_test"] = front.rescored(
+            "accuracy", [test[n] for n in members], prune=False).hypervolume()
+        day = [r["test_accuracy_1day_mean"] for r in rows if r["kind"] == "front"]
+        search_info["hypervolume_test_1day"] = front.rescored(
+            "accuracy", day, prune=False).hypervolume()
+    summary = {"task": cfg.task.name, "metric": metric, "split": "test",
+               "selection_split": "val", "samples": sizes, "warnings": warnings,
+               "drift": {"repeats": cfg.drift.repeats, "times_s": list(cfg.drift.times),
+                         "source": "aihwkit", "split": "test"},
+               "hardware": table.hw.name, "method": cfg.method, "rows": rows,
                "train": s.rd.read_json("train.json") if s.rd.exists("train.json") else {},
-               "search": {"strategy": front.strategy, "evaluations": front.evaluations,
-                          "wall_time_s": front.wall_time, "hypervolume": front.hypervolume()}}
+               "search": search_info}
     s.rd.write_json("summary.json", summary)
+    _save_tested_front(s.rd.root, front, rows)
     return summary
 
 
+def _save_tested_front(root: Path, front: Any, rows: list[dict[str, Any]]) -> None:
+    """front.json / front.csv again, each member's validation scores (as searched) now
+    joined by its test-split figures."""
+    from hetmap.search import Member, ParetoFront
+
+    tested = {r["name"]: r for r in rows if r["kind"] == "front"}
+    keys = ("test_accuracy", "test_accuracy_1day_mean", "test_accuracy_1day_std")
+    members = []
+    for i, m in enumerate(front):
+        row = tested[f"front-{i}"]
+        members.append(Member(m.mapping, {**m.scores, **{k: row[k] for k in keys
+                                                         if row[k] is not None}}))
+    ParetoFront(members, front.objectives, front.constraints, list(front.history),
+                front.evaluations, front.wall_time, front.strategy, front.seed, front.ideal,
+                front.ref, front.feasible, front.split).save(root)
+
+
 def stage_export(s: Session, member: int | None = None) -> Path:
-    """Front member `member` (default: the most accurate with a real analog share) as
-    mapping.json plus a deployable aihwkit model in export/."""
+    """Front member `member` (default: the most accurate on validation with a real analog
+    share) as mapping.json plus a deployable aihwkit model in export/, and its reported
+    figures (test split, from summary.json) as export/scores.json."""
     from hetmap.export import export
     from hetmap.search import ParetoFront
 
@@ -314,6 +384,16 @@ def stage_export(s: Session, member: int | None = None) -> Path:
         raise ConfigError(f"member must be in 0..{len(front) - 1}, got {member}")
     out = s.rd.path("export")
     export(s.supernet, front[member].mapping, out)
+    if s.rd.exists("summary.json"):
+        summary = s.rd.read_json("summary.json")
+        row = next((r for r in summary["rows"] if r["name"] == f"front-{member}"), None)
+        if row is not None:
+            keep = {k: v for k, v in row.items() if k not in ("mapping", "kind")}
+            atomic_write_json(out / "scores.json", {
+                "split": summary.get("split", "test"), "metric": summary.get("metric"),
+                "selection_split": summary.get("selection_split", "val"),
+                "samples": summary.get("samples", {}), "drift": summary.get("drift", {}),
+                "hardware": summary.get("hardware"), **keep})
     s.log(f"exported front-{member} to {out}")
     return out
 

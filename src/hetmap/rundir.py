@@ -207,10 +207,10 @@ def git_revision(where: Path | None = None) -> str | None:
 
 def environment(seed: int, device: str) -> dict[str, Any]:
     """What is needed to reproduce a run: versions, platform, seed, device, git revision."""
-    import hetmap
+    from hetmap._version import __version__
 
     info: dict[str, Any] = {
-        "hetmap": hetmap.__version__, "python": platform.python_version(),
+        "hetmap": __version__, "python": platform.python_version(),
         "platform": platform.platform(), "seed": seed, "device": device,
         "git_revision": git_revision(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

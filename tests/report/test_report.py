@@ -83,21 +83,30 @@ def make_run(root: Path) -> RunDir:
     for name, p, a in (("all-digital", patterns[0], accs[0]), ("all-int8", patterns[1], accs[1]),
                        ("all-analog", patterns[6], accs[6])):
         rows.append({"name": name, "kind": "anchor", "mapping": _mapping(p),
-                     "accuracy_1day_mean": a - (1.5 if "analog" in name else 0.0),
-                     "accuracy_1day_std": 0.3 if "analog" in name else 0.0,
+                     "val_accuracy": a + 0.1, "test_accuracy": a,
+                     "test_accuracy_1day_mean": a - (1.5 if "analog" in name else 0.0),
+                     "test_accuracy_1day_std": 0.3 if "analog" in name else 0.0,
                      **_scores(_mapping(p), a)})
     for m in front[:3]:
         rows.append({"name": m["name"], "kind": "front", **m["scores"],
-                     "accuracy_1day_mean": m["scores"]["accuracy"] - 0.4,
-                     "accuracy_1day_std": 0.2})
+                     "val_accuracy": m["scores"]["accuracy"],
+                     "test_accuracy": m["scores"]["accuracy"] - 0.2,
+                     "test_accuracy_1day_mean": m["scores"]["accuracy"] - 0.4,
+                     "test_accuracy_1day_std": 0.2})
+    for r in rows:
+        del r["accuracy"]  # summary rows name their split
     rows[-1]["energy_j"] = None  # a value a stage did not measure
     run.write_json("summary.json", {"schema_version": 1, "task": "mnist",
                                     "metric": "accuracy", "hardware": "hermes-pcm",
+                                    "split": "test", "samples": {"train": 3500, "val": 500,
+                                                                 "test": 1000},
+                                    "warnings": ["the val split has only 300 samples"],
                                     "rows": rows})
     times = [1.0, 3600.0, 86400.0, 31536000.0]
     run.write_json("drift.json", {"schema_version": 1, "metric": "accuracy", "mappings": {
         r["name"]: {"times": times,
-                    "mean": [r["accuracy"] - k * (0.2 + r["analog_mac_ratio"]) * math.log10(t + 1)
+                    "mean": [r["test_accuracy"]
+                             - k * (0.2 + r["analog_mac_ratio"]) * math.log10(t + 1)
                              for k, t in zip((0.3, 0.3, 0.3, 0.3), times)],
                     "std": [0.1 + 0.05 * i for i in range(4)]}
         for r in rows if r["name"] != "all-digital"}})
@@ -151,6 +160,17 @@ def test_report_has_plots_and_table(report: Path) -> None:
     assert re.search(r'<table class="layers">.*layer2\.0\.conv1.*analog', text, re.S)
 
 
+def test_report_labels_its_splits(report: Path) -> None:
+    text = report.read_text()
+    table = re.search(r'<table class="summary">.*?</table>', text, re.S).group(0)
+    assert "validation accuracy (selection)" in table and "test accuracy</th>" in table
+    assert "test accuracy after 1 day" in table
+    assert "98.90 %" in table and "99.00 %" in table  # all-digital: test, then validation
+    assert "Warning: the val split has only 300 samples" in text
+    assert "test 1,000" in text
+    assert 'alt="Search (validation)"' in text  # the search's own view, labelled
+
+
 def test_missing_artifacts_become_notes(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     for name in ("drift.json", "cost.json", "inventory.json"):
@@ -173,8 +193,8 @@ def test_empty_run_dir_still_reports(tmp_path: Path) -> None:
 def test_readers_reject_off_schema_files() -> None:
     with pytest.raises(ArtifactError, match=r"rows\[0\]\.kind"):
         read_summary({"rows": [{"name": "x", "kind": "best"}]})
-    with pytest.raises(ArtifactError, match=r"accuracy: expected a number"):
-        read_summary({"rows": [{"name": "x", "accuracy": "high"}]})
+    with pytest.raises(ArtifactError, match=r"test_accuracy: expected a number"):
+        read_summary({"rows": [{"name": "x", "test_accuracy": "high"}]})
     with pytest.raises(ArtifactError, match="same length"):
         read_drift({"mappings": [{"name": "a", "times": [1, 2], "mean": [1.0]}]})
     with pytest.raises(ArtifactError, match="schema_version"):

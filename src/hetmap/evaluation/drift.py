@@ -54,6 +54,14 @@ class DriftResult:
         return [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in self.values]
 
     @property
+    def ci95(self) -> list[float]:
+        """Half-width of the 95 % Student-t interval of the mean over repeats (0 for one)."""
+        from scipy.stats import t as student_t
+
+        return [float(student_t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / np.sqrt(len(v)))
+                if len(v) > 1 else 0.0 for v in self.values]
+
+    @property
     def repeats(self) -> int:
         return len(self.values[0]) if self.values else 0
 
@@ -67,7 +75,7 @@ class DriftResult:
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.metric_name, "seed": self.seed, "repeats": self.repeats,
                 "times_s": list(self.times), "mean": self.mean, "std": self.std,
-                "values": self.values,
+                "ci95": self.ci95, "values": self.values,
                 "mapping": None if self.mapping is None else self.mapping.to_dict(), **self.extra}
 
     def __str__(self) -> str:
@@ -309,5 +317,7 @@ def evaluate_drift(model_or_supernet: nn.Module, mapping: Mapping | None = None,
             if analog:
                 _drift(model, t)
             values[i].append(_metric(model, batches, task, device))
+    samples = sum(len(b[1]) for b in batches)
     return DriftResult(times, values, getattr(task, "metric_name", "accuracy"),
-                       mapping if isinstance(model_or_supernet, Supernet) else None, seed)
+                       mapping if isinstance(model_or_supernet, Supernet) else None, seed,
+                       {"split": split if task is not None else "given", "samples": samples})

@@ -4,9 +4,12 @@ any stage (or a user's own script) that writes them gets a report.
 Every file may carry "schema_version": 1. Numbers may be null where a stage did not
 measure them; the report then prints "-". Schemas (details and examples: docs/report.md):
 
-summary.json   {"task", "metric", "hardware",
-                "rows": [{"name", "kind": "anchor" | "front", "accuracy",
-                          "accuracy_1day_mean", "accuracy_1day_std", "analog_mac_ratio",
+summary.json   {"task", "metric", "hardware", "split": "test", "samples"?: {split: n},
+                "warnings"?: [str],
+                "rows": [{"name", "kind": "anchor" | "front",
+                          "val_accuracy" (selection), "test_accuracy" (reported),
+                          "test_accuracy_1day_mean", "test_accuracy_1day_std",
+                          "test_accuracy_1day_ci95", "analog_mac_ratio",
                           "digital_bytes", "tiles", "latency_s", "energy_j",
                           "mapping"?: {layer: candidate} | Mapping.to_dict()}]}
 front.json     {"objectives": [...],
@@ -16,7 +19,8 @@ front.json     {"objectives": [...],
                 "evaluated"?: [{"scores": {...}}]}      every scored mapping, drawn grey
                = ParetoFront.to_dict() (members unnamed: "front-<i>" in front order)
 inventory.json Inventory.to_dict(): {"layers": [{"name", "macs", ...}], "total_macs", ...}
-drift.json     {"metric", "mappings": [{"name", "times": [s], "mean": [...], "std": [...]}]}
+drift.json     {"metric", "split"?, "mappings": [{"name", "times": [s], "mean": [...],
+                                                  "std": [...], "ci95"?: [...]}]}
                each item may be DriftResult.to_dict() plus "name" ("times_s" for "times")
 cost.json      {"hardware", "mappings": [{"name", **MappingCost.to_dict(),
                                           "cores"?: {core: {"latency_s", "energy_j"}}}]}
@@ -37,7 +41,8 @@ from typing import Any
 from hetmap.errors import HetmapError
 
 SCHEMA_VERSION = 1
-SCORE_KEYS = ("accuracy", "accuracy_1day_mean", "accuracy_1day_std", "analog_mac_ratio",
+SCORE_KEYS = ("val_accuracy", "test_accuracy", "test_accuracy_1day_mean",
+              "test_accuracy_1day_std", "test_accuracy_1day_ci95", "analog_mac_ratio",
               "digital_bytes", "tiles", "latency_s", "energy_j")
 # hetmap.evaluation's objective names, accepted for the report's keys
 ALIASES = {"digital_weight_bytes": "digital_bytes", "analog_tiles": "tiles",
@@ -117,6 +122,8 @@ class Summary:
     task: str | None = None
     metric: str = "accuracy"
     hardware: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    samples: dict[str, int] = field(default_factory=dict)
 
 
 def read_summary(obj: Any) -> Summary:
@@ -133,7 +140,10 @@ def read_summary(obj: Any) -> Summary:
         mapping = choices_of(raw["mapping"], f"{where}.mapping") \
             if raw.get("mapping") is not None else None
         rows.append(Row(name, kind, scores, mapping))
-    return Summary(rows, obj.get("task"), obj.get("metric") or "accuracy", obj.get("hardware"))
+    warnings = [str(w) for w in obj.get("warnings") or []]
+    samples = {str(k): int(v) for k, v in (obj.get("samples") or {}).items()}
+    return Summary(rows, obj.get("task"), obj.get("metric") or "accuracy", obj.get("hardware"),
+                   warnings, samples)
 
 
 @dataclass

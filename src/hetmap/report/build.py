@@ -122,27 +122,41 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
     # -- summary ------------------------------------------------------------------------
     body = html.summary_table(summary) if summary and summary.rows else \
         html.note(summary_note or "summary.json has no rows.")
+    if summary:
+        body = "".join(html.note(f"Warning: {w}") for w in summary.warnings) + body
+        if summary.samples:
+            body += html.note("Samples per split: " + ", ".join(
+                f"{k} {v:,}" for k, v in summary.samples.items()) + ".")
     sections.append(("summary", "Summary", html.section(
         "summary", "Summary", "The reference mappings (anchors: everything digital, "
-        "everything analog) against the mappings chosen from the Pareto front. The best "
-        "value in each column is bold.", body)))
+        "everything analog) against every mapping on the Pareto front. Mappings were "
+        "selected on the validation split; every other figure is on the test split, read "
+        "only after the search (after 1 day: aihwkit PCM programming and drift, mean ± std "
+        "over programming draws). The best value in each column is bold.", body)))
 
     # -- pareto ---------------------------------------------------------------------------
     anchors = [r for r in summary.rows if r.kind == "anchor"] if summary else []
-    members = front.members if front else [r for r in (summary.rows if summary else [])
-                                           if r.kind == "front"]
-    if front and summary:  # the summary costs front members the search did not (energy, ...)
-        costed = {r.name: r.scores for r in summary.rows}
+    tested = [r for r in (summary.rows if summary else []) if r.kind == "front"]
+    body = ""
+    if tested or anchors:
+        body += html.image(plots.pareto(tested, anchors, [], plot_dir / "pareto.png",
+                                        f"test {metric}", y_key="test_accuracy"),
+                           "Pareto front", "Each dot is a mapping on the front, at its "
+                           "test-split score; colour is the memory its digital layers need. "
+                           "Black markers are the anchors.")
+    if front and front.members:  # as the search saw it: validation scores, every mapping
+        costed = {r.name: r.scores for r in summary.rows} if summary else {}
         members = [Row(m.name, m.kind, _known(costed.get(m.name, {})) | _known(m.scores),
-                       m.mapping) for m in members]
-    if members or anchors:
-        body = html.image(plots.pareto(members, anchors, front.evaluated if front else [],
-                                       plot_dir / "pareto.png", metric),
-                          "Pareto front", "Each dot is a mapping on the front; colour is the "
-                          "memory its digital layers need. Black markers are the anchors.")
-        if front_note:
-            body = html.note(front_note + " Points are the summary's mappings.") + body
-    else:
+                       m.mapping) for m in front.members]
+        val_anchors = [Row(r.name, r.kind, {**r.scores, "accuracy": r.scores.get(
+            "val_accuracy")}, r.mapping) for r in anchors]
+        body += html.image(plots.pareto(members, val_anchors, front.evaluated,
+                                        plot_dir / "search.png", f"validation {metric}"),
+                           "Search (validation)", "The search's view: every mapping it scored "
+                           "(grey) and the front it selected, on the validation split.")
+    if front_note:
+        body = html.note(front_note) + body
+    if not body:
         body = html.note(front_note or "front.json has no members.")
     sections.append(("pareto", "Pareto front", html.section(
         "pareto", "Pareto front", f"Trade-off between {metric} and how much of the network "

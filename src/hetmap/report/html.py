@@ -56,8 +56,9 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:0 0 30px
 # (key, header, formatter, better): better is "max", "min" or None (not highlighted)
 Column = tuple[str, str, str, str | None]
 COLUMNS: tuple[Column, ...] = (
-    ("accuracy", "{metric}", "pct", "max"),
-    ("accuracy_1day_mean", "{metric} after 1 day", "pm", "max"),
+    ("val_accuracy", "validation {metric} (selection)", "pct", None),
+    ("test_accuracy", "test {metric}", "pct", "max"),
+    ("test_accuracy_1day_mean", "test {metric} after 1 day", "pm", "max"),
     ("analog_mac_ratio", "analog MACs", "ratio", "max"),
     ("digital_bytes", "digital memory", "bytes", "min"),
     ("tiles", "analog tiles", "int", "min"),
@@ -129,7 +130,7 @@ def summary_table(summary: Summary) -> str:
         cells = []
         for key, _, kind, _ in COLUMNS:
             value = r.scores.get(key)
-            std = r.scores.get("accuracy_1day_std") if kind == "pm" else None
+            std = r.scores.get("test_accuracy_1day_std") if kind == "pm" else None
             cls = ' class="best"' if value is not None and value == best[key] else ""
             cells.append(f"<td{cls}>{escape(fmt(value, kind, std))}</td>")
         tag = f'<span class="kind {r.kind}">{r.kind}</span>'

@@ -63,9 +63,10 @@ def _kb(value: float | None) -> float:
 
 
 def pareto(front: Sequence[Row], anchors: Sequence[Row], evaluated: Sequence[dict],
-           path: Path, metric: str = "accuracy") -> Path:
-    """Accuracy against analog MAC share (and against energy when known); colour = digital
-    memory; the front as a step line; anchors as labelled black markers."""
+           path: Path, metric: str = "accuracy", y_key: str = "accuracy") -> Path:
+    """Score `y_key` against analog MAC share (and against energy when known); colour =
+    digital memory; the front as a step line; anchors as labelled black markers;
+    `evaluated` (every mapping the search scored) as grey dots."""
     xs = [("analog_mac_ratio", "analog MAC share (%)", 100.0, False)]
     if any(r.scores.get("energy_j") is not None for r in [*front, *anchors]):
         xs.append(("energy_j", "energy per inference (µJ)", 1e6, True))
@@ -78,15 +79,15 @@ def pareto(front: Sequence[Row], anchors: Sequence[Row], evaluated: Sequence[dic
     mappable = None
     for ax, (key, label, scale, log) in zip(axes, xs):
         _style(ax)
-        pts = [(e[key] * scale, e["accuracy"]) for e in evaluated
-               if e.get(key) is not None and e.get("accuracy") is not None]
+        pts = [(e[key] * scale, e[y_key]) for e in evaluated
+               if e.get(key) is not None and e.get(y_key) is not None]
         if pts:
             ax.scatter(*zip(*pts), s=10, color="#c8c8c8", label="evaluated", zorder=1)
         members = [r for r in front if r.scores.get(key) is not None
-                   and r.scores.get("accuracy") is not None]
+                   and r.scores.get(y_key) is not None]
         if members:
             x = [(r.scores[key] or 0.0) * scale for r in members]
-            y = [r.scores["accuracy"] or 0.0 for r in members]
+            y = [r.scores[y_key] or 0.0 for r in members]
             sx, sy = staircase(x, y, maximize_x=not log)
             ax.step(sx, sy, where="post" if log else "pre", color="#9aa3ad", linewidth=1, zorder=2)
             mappable = ax.scatter(x, y, c=[_kb(r.scores.get("digital_bytes")) for r in members],
@@ -94,9 +95,9 @@ def pareto(front: Sequence[Row], anchors: Sequence[Row], evaluated: Sequence[dic
                                   linewidths=0.6, zorder=3, label="Pareto front")
         placed: list[tuple[float, float]] = []
         for i, r in enumerate(anchors):
-            if r.scores.get(key) is None or r.scores.get("accuracy") is None:
+            if r.scores.get(key) is None or r.scores.get(y_key) is None:
                 continue
-            x0, y0 = (r.scores[key] or 0.0) * scale, r.scores["accuracy"] or 0.0
+            x0, y0 = (r.scores[key] or 0.0) * scale, r.scores[y_key] or 0.0
             ax.scatter([x0], [y0], marker=ANCHOR_MARKERS[i % len(ANCHOR_MARKERS)], s=70,
                        color="black", zorder=4, label=r.name)
             clash = sum(1 for p in placed if _close(p, (x0, y0), log))

@@ -2,7 +2,7 @@
 
 from hetmap.search import mps as _mps  # noqa: F401 - registers "mps"
 from hetmap.search import random as _random  # noqa: F401 - registers "random"
-from hetmap.search.api import search
+from hetmap.search.api import chip_constraints, search
 from hetmap.search.budget import Budget
 from hetmap.search.front import Member, ParetoFront
 from hetmap.search.mps import MPSStrategy
@@ -17,9 +17,22 @@ from hetmap.search.strategy import (
     survival_order,
 )
 
-__all__ = ["Budget", "MPSStrategy", "Member", "ParetoFront", "RandomStrategy",
-           "SearchProblem", "Strategy", "get_strategy", "register_strategy", "rescore_drift",
-           "search", "strategy_names", "survival_order"]
+__all__ = [
+    "Budget",
+    "MPSStrategy",
+    "Member",
+    "ParetoFront",
+    "RandomStrategy",
+    "SearchProblem",
+    "Strategy",
+    "chip_constraints",
+    "get_strategy",
+    "register_strategy",
+    "rescore_drift",
+    "search",
+    "strategy_names",
+    "survival_order",
+]
 
 # Registers the competing mappers (anchors, lionheart, odimo, nsga2) under their names.
 from hetmap.search import mappers as _mappers  # noqa: F401

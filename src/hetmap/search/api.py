@@ -22,17 +22,34 @@ def search(supernet: Supernet, evaluator: Evaluator, strategy: str | Strategy = 
 
     budget: Budget(evaluations=..., seconds=...), an int (evaluations) or a float (seconds);
         default 256 evaluations. Evaluations count distinct mappings scored by this search.
-    constraints: e.g. ["accuracy_drop<=1", "analog_mac_ratio>=0.6"].
+    constraints: e.g. ["accuracy_drop<=1", "analog_mac_ratio>=0.6"]. With a cost table on
+        the evaluator, the chip's tile budget is one more (see `chip_constraints`): no
+        over-budget mapping is on the front.
     strategy_options: passed to the strategy's constructor (pop_size, ...)."""
     budget = Budget.of(budget if budget is not None else 256)
     cons = parse_constraints(constraints)
+    chip = chip_constraints(evaluator)
     strat = get_strategy(strategy, **strategy_options)
-    problem = SearchProblem(supernet, evaluator, budget, cons)
+    problem = SearchProblem(supernet, evaluator, budget, (*cons, *chip))
     strat.run(problem, seed)
     idx = problem.front_indices()
+    if chip:  # a mapping the chip cannot hold is never returned, however few fit
+        idx = idx[[all(c.satisfied(problem.archive[problem.mappings[i]]) for c in chip)
+                   for i in idx]] if len(idx) else idx
     feasible = bool(len(idx) == 0 or problem.CV[idx].max() <= 0)
     members = [Member(problem.mappings[i], problem.archive[problem.mappings[i]]) for i in idx]
-    return ParetoFront(members, evaluator.names, tuple(str(c) for c in cons),
+    return ParetoFront(members, evaluator.names, tuple(str(c) for c in (*cons, *chip)),
                        list(problem.history), problem.evaluations, problem.elapsed,
                        getattr(strat, "name", type(strat).__name__), seed,
-                       problem.ideal, problem.ref, feasible)
+                       problem.ideal, problem.ref, feasible, evaluator.split)
+
+
+def chip_constraints(evaluator: Evaluator) -> tuple[Constraint, ...]:
+    """The hardware's own hard constraint: `tile_overflow <= 0` when the evaluator costs
+    mappings on a chip whose spec says `on_tile_overflow: error` (a `reprogram` spec
+    charges overflowing tiles in latency and energy instead)."""
+    table = getattr(evaluator, "cost_table", None)
+    hw = getattr(table, "hw", None)
+    if hw is None or hw.analog is None or hw.on_tile_overflow != "error":
+        return ()
+    return (Constraint("tile_overflow", "<=", 0.0),)

@@ -37,7 +37,10 @@ class Member:
 class ParetoFront:
     """Non-dominated mappings (no member dominates another), best first by the first
     objective. `history` holds (evaluations, hypervolume, seconds) after every batch;
-    `ideal`/`ref` are the normalisation `hypervolume()` uses by default."""
+    `ideal`/`ref` are the normalisation `hypervolume()` uses by default. `split` is the
+    data split the task scores (accuracy) were measured on: "val" for a search, which
+    selects; scores added after the search under other names (test_accuracy, ...) say
+    their split in their name."""
 
     members: list[Member]
     objectives: tuple[str, ...]
@@ -50,6 +53,7 @@ class ParetoFront:
     ideal: np.ndarray | None = None
     ref: np.ndarray | None = None
     feasible: bool = True  # False: nothing met the constraints; members violate least
+    split: str = "val"
 
     def __post_init__(self) -> None:
         self.objectives = tuple(self.objectives)
@@ -116,7 +120,7 @@ class ParetoFront:
                    for m, v in zip(self.members, values)]
         out = ParetoFront(members, self.objectives, self.constraints, list(self.history),
                           self.evaluations, self.wall_time, self.strategy, self.seed,
-                          self.ideal, self.ref, self.feasible)
+                          self.ideal, self.ref, self.feasible, self.split)
         return out.pruned() if prune else out
 
     def pruned(self) -> ParetoFront:
@@ -124,7 +128,8 @@ class ParetoFront:
         keep = non_dominated(self.matrix()) if self.members else []
         return ParetoFront([self.members[i] for i in keep], self.objectives, self.constraints,
                            list(self.history), self.evaluations, self.wall_time,
-                           self.strategy, self.seed, self.ideal, self.ref, self.feasible)
+                           self.strategy, self.seed, self.ideal, self.ref, self.feasible,
+                           self.split)
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -135,7 +140,7 @@ class ParetoFront:
             "objectives": [{"name": n, "direction": get_objective(n).direction}
                            for n in self.objectives],
             "constraints": list(self.constraints),
-            "feasible": self.feasible,
+            "feasible": self.feasible, "split": self.split,
             "evaluations": self.evaluations, "wall_time_s": self.wall_time,
             "hypervolume": hv,
             "ideal": None if self.ideal is None else [float(v) for v in self.ideal],
@@ -158,7 +163,8 @@ class ParetoFront:
             tuple(o["name"] for o in d["objectives"]), tuple(d.get("constraints", ())),
             [(h["evaluations"], h["hypervolume"], h["seconds"]) for h in d.get("history", [])],
             d.get("evaluations", 0), d.get("wall_time_s", 0.0), d.get("strategy", ""),
-            d.get("seed", 0), _array(d.get("ideal")), _array(d.get("ref")), d.get("feasible", True))
+            d.get("seed", 0), _array(d.get("ideal")), _array(d.get("ref")),
+            d.get("feasible", True), d.get("split", "val"))
 
     @classmethod
     def from_json(cls, text: str) -> ParetoFront:
@@ -168,13 +174,16 @@ class ParetoFront:
             raise MappingError(f"not a valid front JSON: {err}") from None
 
     def to_csv(self) -> str:
-        """One row per member: its scores, then one column per layer with its candidate."""
+        """One row per member: its scores, then one column per layer with its candidate.
+        Task-score columns name their split (`val_accuracy` for a search's scores)."""
         keys = list(self.objectives) + sorted(
             {k for m in self.members for k in m.scores} - set(self.objectives))
         layers = list(self.members[0].mapping) if self.members else []
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["member", *keys, *layers])
+        head = [f"{self.split}_{k}" if k in OBJECTIVES and OBJECTIVES[k].source == "task"
+                else k for k in keys]
+        w.writerow(["member", *head, *layers])
         for i, m in enumerate(self.members):
             w.writerow([i, *(repr(float(m.scores[k])) if k in m.scores else "" for k in keys),
                         *(m.mapping[n] for n in layers)])
