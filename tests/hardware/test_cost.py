@@ -5,7 +5,7 @@ import pytest
 
 from hetmap.errors import MappingError
 from hetmap.hardware import CostTable, HardwareSpec
-from hetmap.hardware.cost import sequential_latency, transfer_mask
+from hetmap.hardware.cost import transfer_mask
 from hetmap.inventory import Inventory
 from hetmap.layers import LayerSpec
 
@@ -16,14 +16,6 @@ def test_transfer_mask_skips_pass_through():
     core = np.array([[0, 0, 1, -1, 1, 0], [-1, 1, -1, 0, 0, 0]])
     expected = np.array([[0, 0, 1, 0, 0, 1], [0, 0, 0, 1, 0, 0]], dtype=bool)
     assert (transfer_mask(core) == expected).all()
-
-
-def test_sequential_latency_pipelines_analog_runs():  # the opt-in pipeline_layers model
-    lat = np.array([[1.0, 5.0, 3.0, 2.0, 4.0]])
-    core = np.array([[0, 1, 1, -1, 1]])  # digital, then an analog run broken by nothing
-    assert sequential_latency(lat, core, 1, 0.1)[0] == pytest.approx(1 + 5 + 2 * 0.1)
-    core = np.array([[1, 1, 0, 1, 1]])
-    assert sequential_latency(lat, core, 1, 0.1)[0] == pytest.approx(5.1 + 3 + 4.1)
 
 
 @pytest.fixture
