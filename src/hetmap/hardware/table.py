@@ -261,13 +261,17 @@ class CostTable:
             analog = self.vectors[rows, idx] > 0
             duration = np.where(analog, np.ceil(self.vectors[rows, idx] / copies)
                                 * self.mvm_s[rows, idx], duration)
-        latency, throughput = self._schedule(duration, core, n)
+        latency, stage = self._schedule(duration, core, n)
         energy_total = energy.sum(axis=1) + self.op_energy.sum() + xfer_energy + re_energy
         latency = latency + xfer_lat + re_lat
+        # steady state: the busiest stage (a core, one analog layer or the link) sets the
+        # rate; reprogramming, when the mapping needs it, is paid by every inference
+        stage = np.maximum(stage, xfer_lat) if stage is not None else latency - re_lat
+        throughput = 1.0 / np.maximum(stage + re_lat, 1e-30)
         totals = {
             "latency_s": latency,
             "energy_j": energy_total,
-            "throughput_per_s": np.minimum(throughput, 1.0 / latency),
+            "throughput_per_s": throughput,
             "analog_tiles": total_tiles,
             "replicated_tiles": (tiles * copies).sum(axis=1).astype(np.int64),
             "tile_overflow": overflow,
@@ -282,8 +286,9 @@ class CostTable:
         return _Batch(core, duration, energy, copies, spill, totals)
 
     def _schedule(self, duration: np.ndarray, core: np.ndarray, n: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """(latency, steady-state throughput) of the graph under this batch's mappings."""
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(latency, steady-state stage time or None without pipelining) of the graph under
+        this batch's mappings."""
         hw = self.hw
         analog_id = self.core_names.index(hw.analog.name) if hw.analog else -2
         n_digital = len(hw.digital)
@@ -308,11 +313,11 @@ class CostTable:
         pipeline = hw.analog is not None and hw.analog.pipeline_layers
         sched = list_schedule(deps, dur, queue, streams, fill, n, n_digital + 2, pipeline)
         if not pipeline:
-            return sched.latency_s, 1.0 / sched.latency_s
+            return sched.latency_s, None
         stage = sched.busy_s.max(axis=1)
         if hw.analog is not None:
             stage = np.maximum(stage, np.where(core == analog_id, duration, 0.0).max(axis=1))
-        return sched.latency_s, 1.0 / np.maximum(stage, 1e-30)
+        return sched.latency_s, stage
 
     def breakdown(self, choices: dict[str, str], check_tiles: bool = True) -> MappingCost:
         """Totals and per-layer records (latency, energy, core, transfer) of one mapping."""
