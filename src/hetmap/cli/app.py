@@ -218,6 +218,10 @@ def cost(model: Annotated[str, typer.Argument(
          None,
          pipeline: Annotated[bool | None, typer.Option(
              help="Pipeline weight-stationary analog layers; default: the preset's.")] =
+         None,
+         overflow: Annotated[str | None, typer.Option(
+             help="Mappings over the tile budget: 'error' (reported as not fitting) or "
+                  "'reprogram' (costed with reprogramming); default: the preset's.")] =
          None) -> None:
     """Latency and energy of the uniform mappings (all-FP32, -FP16, -INT8, -analog) over the
     whole inference (every op), with the replication and pipelining used."""
@@ -228,6 +232,12 @@ def cost(model: Annotated[str, typer.Argument(
     from hetmap.inventory import scan as scan_model
 
     hw = load_hardware(hardware)
+    if overflow is not None:
+        from hetmap.errors import ConfigError
+
+        if overflow not in ("error", "reprogram"):
+            raise ConfigError(f"--overflow must be 'error' or 'reprogram', got {overflow!r}")
+        hw = hw.model_copy(update={"on_tile_overflow": overflow})
     if hw.analog is not None:
         replication = hw.analog.replicate if replication is None else replication
         pipeline = hw.analog.pipeline_layers if pipeline is None else pipeline
@@ -271,6 +281,16 @@ def cost(model: Annotated[str, typer.Argument(
         typer.echo(f"all-{name:<6} {c.latency_s * 1e3:>11.4f} {c.energy_j * 1e6:>11.2f} "
                    f"{c.throughput_per_s:>9,.0f} {c.analog_tiles:>6} {c.replicated_tiles:>8} "
                    f"{copies:>8} {fits:>5} {speed:>13.2f}x {gain:>12.2f}x")
+    for name, c in base.items():
+        if not c.fits and hw.on_tile_overflow == "reprogram":
+            typer.echo(f"note: all-{name} needs {c.analog_tiles} tiles > {budget}: "
+                       f"{c.analog_tiles - budget} tiles reprogrammed per inference, "
+                       f"{c.reprogram_latency_s * 1e3:.3f} ms and "
+                       f"{c.reprogram_energy_j * 1e6:.2f} uJ included")
+        elif not c.fits:
+            typer.echo(f"note: all-{name} does NOT fit: needs {c.analog_tiles} tiles > "
+                       f"{budget}; its figures assume a chip with enough tiles (use "
+                       "--overflow reprogram to cost reprogramming)")
     notes = {r.note for c in base.values() for r in c.layers if r.note}
     for note in sorted(notes):
         typer.echo(f"note: {note}")
