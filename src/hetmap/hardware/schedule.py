@@ -33,38 +33,42 @@ def list_schedule(deps: Sequence[Sequence[int]], dur: Sequence[Value], queue: Se
     """deps[k]: earlier nodes node k reads; dur[k]: its work time; queue[k]: queue index or
     -1 (no queue); streams[k]: whether it consumes and produces data row by row; fill[k]: time
     to its first output row. Each value is a scalar or an (n,) array."""
-    rows = np.arange(n)
-    free = np.zeros((n, n_queues + 1))  # last column: the "no queue" sink
-    busy = np.zeros((n, n_queues + 1))
+    free = [np.zeros(n) for _ in range(n_queues)]
+    busy = [np.zeros(n) for _ in range(n_queues)]
     start: list[np.ndarray] = []
     finish: list[np.ndarray] = []
-    latest = np.zeros(n)
+    zero = np.zeros(n)
+    latest = zero
     for k, pre in enumerate(deps):
-        ready = np.zeros(n)
-        lower = np.zeros(n)
+        ready = lower = zero
         for d in pre:
-            if pipeline:
-                flow = np.logical_and(streams[k], streams[d])
+            flow = np.logical_and(streams[k], streams[d]) if pipeline else False
+            if flow is False or (np.ndim(flow) == 0 and not flow):
+                ready = np.maximum(ready, finish[d])
+                lower = np.maximum(lower, finish[d])
+            else:
                 ready = np.maximum(ready, np.where(flow, start[d] + fill[d], finish[d]))
                 lower = np.maximum(lower, np.where(flow, finish[d] + fill[k], finish[d]))
-            else:
-                ready = np.maximum(ready, finish[d])
-        q = np.asarray(queue[k])
-        col = np.where(q < 0, n_queues, q)
-        if col.ndim == 0:
-            begin = np.maximum(ready, free[:, int(col)]) if q >= 0 else ready
+        q = queue[k]
+        if np.ndim(q) == 0:  # one queue (or none) for every mapping
+            begin = np.maximum(ready, free[int(q)]) if q >= 0 else ready
             end_work = begin + dur[k]
             if q >= 0:
-                free[:, int(col)] = end_work
-                busy[:, int(col)] += dur[k]
+                free[int(q)] = end_work
+                busy[int(q)] = busy[int(q)] + dur[k]
         else:
-            queued = q >= 0
-            begin = np.where(queued, np.maximum(ready, free[rows, col]), ready)
+            begin = ready
+            for c in range(n_queues):
+                on = q == c
+                if not on.any():
+                    continue
+                begin = np.where(on, np.maximum(ready, free[c]), begin)
+                end_c = begin + dur[k]
+                free[c] = np.where(on, end_c, free[c])
+                busy[c] = busy[c] + np.where(on, dur[k], 0.0)
             end_work = begin + dur[k]
-            free[rows, col] = np.where(queued, end_work, free[rows, col])
-            busy[rows, col] += np.where(queued, dur[k], 0.0)
         end = np.maximum(end_work, lower)
         start.append(np.broadcast_to(begin, (n,)))
         finish.append(np.broadcast_to(end, (n,)))
         latest = np.maximum(latest, end)
-    return Schedule(latest, busy[:, :n_queues])
+    return Schedule(latest, np.stack(busy, axis=1) if busy else np.zeros((n, 0)))

@@ -59,11 +59,12 @@ class Replication:
 
     @classmethod
     def build(cls, vectors: np.ndarray, tiles: np.ndarray, mvm_s: np.ndarray,
-              max_copies: int) -> Replication:
+              max_copies: int, n_tiles: int) -> Replication:
         rows: list[tuple[float, int, int, int, int, float]] = []
         for i, j in zip(*np.nonzero((vectors > 1) & (tiles > 0)), strict=True):
             v, t, ratio, s = int(vectors[i, j]), int(tiles[i, j]), math.inf, 0
-            while 2 ** (s + 1) <= min(max_copies, v):
+            # a doubling needing more tiles than the chip has can never be taken
+            while 2 ** (s + 1) <= min(max_copies, v) and 2 ** s * t <= n_tiles:
                 saved = mvm_s[i, j] * (math.ceil(v / 2 ** s) - math.ceil(v / 2 ** (s + 1)))
                 ratio = min(ratio, saved / (2 ** s * t))
                 rows.append((-ratio, int(i), s, int(j), 2 ** s * t, saved))
@@ -76,14 +77,23 @@ class Replication:
         return cls(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
                    arr[:, 2].astype(np.int64), arr[:, 3], onehot)
 
-    def copies(self, idx: np.ndarray, free: np.ndarray) -> np.ndarray:
-        """(N, layers) copies of each layer under the greedy policy, given free tiles."""
+    def copies(self, idx_t: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """(layers, N) copies of each layer under the greedy policy, given the (layers, N)
+        transposed index array and the free tiles of each mapping."""
         if not len(self.layer):
-            return np.ones(idx.shape)
-        active = idx[:, self.layer] == self.col[None, :]
-        used = np.cumsum(np.where(active, self.tiles[None, :], 0), axis=1)
-        take = active & (used <= free[:, None])
-        return 2.0 ** (take.astype(float) @ self.onehot)
+            return np.ones(idx_t.shape)
+        active = idx_t[self.layer] == self.col[:, None]  # (K, N)
+        used = np.cumsum(active * self._tiles32[:, None], axis=0, dtype=np.int32)
+        take = active & (used <= free[None, :].astype(np.int32))
+        return np.exp2(self.onehot_t @ take.view(np.uint8).astype(np.float32))
+
+    @property
+    def onehot_t(self) -> np.ndarray:
+        return self._onehot_t
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_onehot_t", np.ascontiguousarray(self.onehot.T, np.float32))
+        object.__setattr__(self, "_tiles32", self.tiles.astype(np.int32))
 
 
 @dataclass(frozen=True)
@@ -166,7 +176,7 @@ class CostTable:
         table.op_energy = np.array([c.energy_j for c in fixed])
         if hw.analog is not None and hw.analog.replicate:
             table.replication = Replication.build(table.vectors, table.tiles, table.mvm_s,
-                                                  hw.analog.max_replication)
+                                                  hw.analog.max_replication, hw.analog.n_tiles)
         table.zigzag_calls, table.cache_hits = cache.misses, cache.hits
         table.build_seconds = time.perf_counter() - start
         return table
@@ -232,91 +242,99 @@ class CostTable:
     def _evaluate(self, idx: np.ndarray, check_tiles: bool) -> _Batch:
         hw = self.hw
         n = idx.shape[0]
-        rows = np.arange(len(self.names))[None, :]
-        core = self.core[rows, idx]
+        # gathers in (layers, N) layout: every per-layer row is contiguous for the schedule
+        flat = (np.arange(len(self.names)) * self.latency.shape[1])[:, None] + idx.T
+
+        def gather(arr: np.ndarray) -> np.ndarray:
+            return arr.ravel().take(flat)
+
+        core = gather(self.core)
         link = hw.link
-        moved = np.where(transfer_mask(core), self.in_bytes[rows, idx], 0.0).sum(axis=1)
+        moved = np.where(transfer_mask(core.T), gather(self.in_bytes).T, 0.0).sum(axis=1)
         xfer_lat = moved / (link.bandwidth_gbps * 1e9)
         xfer_energy = moved * link.energy_pj_per_byte * 1e-12
-        tiles = self.tiles[rows, idx]
-        total_tiles = tiles.sum(axis=1)
+        tiles = gather(self.tiles)
+        total_tiles = tiles.sum(axis=0)
         overflow, re_lat, re_energy = tile_terms(hw, total_tiles, check_tiles)
-        duration = self.latency[rows, idx]
-        energy = self.energy[rows, idx]
+        duration = gather(self.latency)
+        energy = gather(self.energy)
         # digital weights: resident in SRAM up to its capacity, the rest streamed from DRAM
-        wbytes = self.weight_bytes[rows, idx]
-        spill = np.zeros(wbytes.shape)
+        spill = np.zeros(duration.shape)
         if hw.digital:
             d = hw.digital[0]
-            total = wbytes.sum(axis=1)
+            wbytes = gather(self.weight_bytes)
+            total = wbytes.sum(axis=0)
             resident = np.minimum(1.0, d.weight_capacity_bytes / np.maximum(total, 1.0))
-            spill = wbytes * (1.0 - resident)[:, None]
+            spill = wbytes * (1.0 - resident)[None, :]
             energy = energy + spill * (d.offchip_energy_pj_per_byte
                                        - d.sram_energy_pj_per_byte) * 1e-12
             duration = np.maximum(duration, spill / (d.offchip_bandwidth_gbps * 1e9))
-        copies = np.ones(idx.shape)
+        copies = np.ones(duration.shape)
         if self.replication is not None and hw.analog is not None:
             free = np.where(overflow > 0, 0, hw.analog.n_tiles - total_tiles)
-            copies = self.replication.copies(idx, free)
-            analog = self.vectors[rows, idx] > 0
-            duration = np.where(analog, np.ceil(self.vectors[rows, idx] / copies)
-                                * self.mvm_s[rows, idx], duration)
+            copies = self.replication.copies(idx.T, free)
+            vectors = gather(self.vectors)
+            duration = np.where(vectors > 0, np.ceil(vectors / copies) * gather(self.mvm_s),
+                                duration)
         latency, stage = self._schedule(duration, core, n)
-        energy_total = energy.sum(axis=1) + self.op_energy.sum() + xfer_energy + re_energy
+        energy_total = energy.sum(axis=0) + self.op_energy.sum() + xfer_energy + re_energy
         latency = latency + xfer_lat + re_lat
         # steady state: the busiest stage (a core, one analog layer or the link) sets the
         # rate; reprogramming, when the mapping needs it, is paid by every inference
         stage = np.maximum(stage, xfer_lat) if stage is not None else latency - re_lat
         throughput = 1.0 / np.maximum(stage + re_lat, 1e-30)
+        offchip = hw.digital[0].offchip_energy_pj_per_byte * 1e-12 if hw.digital else 0.0
         totals = {
             "latency_s": latency,
             "energy_j": energy_total,
             "throughput_per_s": throughput,
             "analog_tiles": total_tiles,
-            "replicated_tiles": (tiles * copies).sum(axis=1).astype(np.int64),
+            "replicated_tiles": (tiles * copies).sum(axis=0).astype(np.int64),
             "tile_overflow": overflow,
             "fits": overflow == 0,
             "transfer_bytes": moved,
-            "weight_load_energy_j": (self.weight_energy[rows, idx].sum(axis=1)
-                                     + spill.sum(axis=1) * (hw.digital[0].offchip_energy_pj_per_byte
-                                                            if hw.digital else 0.0) * 1e-12),
-            "weight_spill_bytes": spill.sum(axis=1),
+            "weight_load_energy_j": (gather(self.weight_energy).sum(axis=0)
+                                     + spill.sum(axis=0) * offchip),
+            "weight_spill_bytes": spill.sum(axis=0),
             "ops_energy_j": np.full(n, self.op_energy.sum()),
         }
-        return _Batch(core, duration, energy, copies, spill, totals)
+        return _Batch(core.T, duration.T, energy.T, copies.T, spill.T * offchip, totals)
 
     def _schedule(self, duration: np.ndarray, core: np.ndarray, n: int
                   ) -> tuple[np.ndarray, np.ndarray | None]:
         """(latency, steady-state stage time or None without pipelining) of the graph under
-        this batch's mappings."""
+        this batch's mappings; `duration` and `core` are (layers, N)."""
         hw = self.hw
         analog_id = self.core_names.index(hw.analog.name) if hw.analog else -2
         n_digital = len(hw.digital)
         vector_q, memory_q = n_digital, n_digital + 1
+        skip = core < 0
+        on_queue = np.where(~skip & (core != analog_id), core, -1)
+        streaming = (core == analog_id) | skip
+        work = np.where(skip, 0.0, duration)
         deps, dur, queue, streams, fill = [], [], [], [], []
         fixed = iter(range(len(self.op_latency)))
         for node in self.graph.nodes:
             deps.append(node.deps)
             if node.kind == "layer":
-                c = core[:, node.layer]
-                d = duration[:, node.layer] * node.share
-                queue.append(np.where((c >= 0) & (c != analog_id), c, -1))
-                streams.append((c == analog_id) | (c < 0))
-                d = np.where(c < 0, 0.0, d)
+                i = node.layer
+                d = work[i] * node.share if node.share != 1.0 else work[i]
+                queue.append(on_queue[i])
+                streams.append(streaming[i])
             else:
                 d = self.op_latency[next(fixed)]
                 queue.append(0 if node.kind == "matmul" else
                              vector_q if node.kind == "vector" else memory_q)
                 streams.append(node.streamable)
             dur.append(d)
-            fill.append(d / node.rows)
+            fill.append(d / node.rows if node.rows != 1 else d)
         pipeline = hw.analog is not None and hw.analog.pipeline_layers
         sched = list_schedule(deps, dur, queue, streams, fill, n, n_digital + 2, pipeline)
         if not pipeline:
             return sched.latency_s, None
         stage = sched.busy_s.max(axis=1)
         if hw.analog is not None:
-            stage = np.maximum(stage, np.where(core == analog_id, duration, 0.0).max(axis=1))
+            stage = np.maximum(stage, np.where(core == analog_id, duration, 0.0).max(axis=0))
         return sched.latency_s, stage
 
     def breakdown(self, choices: dict[str, str], check_tiles: bool = True) -> MappingCost:
@@ -341,9 +359,7 @@ class CostTable:
                 core=self.core_names[c] if c >= 0 else "",
                 latency_s=float(batch.duration[0, i]), energy_j=float(batch.energy[0, i]),
                 weight_load_energy_j=float(self.weight_energy[i, j]
-                                           + batch.spill_energy[0, i] * (
-                                               self.hw.digital[0].offchip_energy_pj_per_byte
-                                               if self.hw.digital else 0.0) * 1e-12),
+                                           + batch.spill_energy[0, i]),
                 transfer_latency_s=nbytes / (link.bandwidth_gbps * 1e9),
                 transfer_energy_j=nbytes * link.energy_pj_per_byte * 1e-12,
                 tiles=int(self.tiles[i, j]), copies=int(batch.copies[0, i]),
