@@ -29,10 +29,12 @@ class Schedule:
 
 def list_schedule(deps: Sequence[Sequence[int]], dur: Sequence[Value], queue: Sequence[Value],
                   streams: Sequence[Value], fill: Sequence[Value], n: int, n_queues: int,
-                  pipeline: bool = True) -> Schedule:
+                  pipeline: bool = True, varying: Sequence[int] | None = None) -> Schedule:
     """deps[k]: earlier nodes node k reads; dur[k]: its work time; queue[k]: queue index or
     -1 (no queue); streams[k]: whether it consumes and produces data row by row; fill[k]: time
-    to its first output row. Each value is a scalar or an (n,) array."""
+    to its first output row. Each value is a scalar or an (n,) array. varying: the queues an
+    array-valued `queue` entry can name (default: all)."""
+    varying = range(n_queues) if varying is None else varying
     free = [np.zeros(n) for _ in range(n_queues)]
     busy = [np.zeros(n) for _ in range(n_queues)]
     start: list[np.ndarray] = []
@@ -58,10 +60,8 @@ def list_schedule(deps: Sequence[Sequence[int]], dur: Sequence[Value], queue: Se
                 busy[int(q)] = busy[int(q)] + dur[k]
         else:
             begin = ready
-            for c in range(n_queues):
+            for c in varying:
                 on = q == c
-                if not on.any():
-                    continue
                 begin = np.where(on, np.maximum(ready, free[c]), begin)
                 end_c = begin + dur[k]
                 free[c] = np.where(on, end_c, free[c])
