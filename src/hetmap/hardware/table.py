@@ -410,6 +410,7 @@ class CostTable:
 class _SupernetLike(Protocol):
     inventory: Inventory
     variants: ShapeVariants | None
+    model: Any
 
     def candidates(self, name: str) -> tuple[str, ...]: ...
 
@@ -418,10 +419,15 @@ class _SupernetLike(Protocol):
 
 def table_for(supernet: _SupernetLike, hw: HardwareSpec | str,
               cache_dir: str | os.PathLike[str] | None = None,
-              graph: OpGraph | None = None) -> CostTable:
-    """The supernet's cost table; pass `graph=trace_graph(model, example_input, inventory)`
-    to cost the whole inference (without it: the mappable layers only, as a chain)."""
+              graph: OpGraph | None = None, example_input: Any = None) -> CostTable:
+    """The supernet's cost table over the whole inference when it gets `example_input` (the
+    supernet's model is traced: every op) or a `graph`; without either, the mappable layers
+    only, as a chain."""
     inv = supernet.inventory
+    if graph is None and example_input is not None:
+        from hetmap.hardware.graph import trace_graph
+
+        graph = trace_graph(supernet.model, example_input, inv)
     return CostTable.build(inv, {n: tuple(supernet.candidates(n)) for n in inv.names},
                            hw, cache_dir, variants=supernet.variants, graph=graph)
 
