@@ -46,3 +46,12 @@ def test_every_column_of_an_active_tile_converts_unless_gated():
     gated = core.model_copy(update={"column_gating": True})
     gap = analog_layer_cost(wide, gated).energy_j - analog_layer_cost(narrow, gated).energy_j
     assert gap == pytest.approx(extra_cells + 10 * 192 * core.adc_energy_pj * 1e-12)
+
+
+def test_speech_chip_full_tile_efficiency_matches_ambrogio_2023():
+    core = load_hardware("speech-pcm").analog
+    assert (core.n_tiles, core.tile_rows, core.tile_cols) == (34, 512, 512)
+    spec = LayerSpec("linear", 512, 512 * core.n_tiles, bias=False)
+    layer = make_layer("mvm", spec, (1, 100, 512), (1, 100, 512 * core.n_tiles), (512, 512))
+    cost = analog_layer_cost(layer, core)
+    assert 2 * layer.macs / cost.energy_j / 1e12 == pytest.approx(12.4, rel=0.05)

@@ -5,7 +5,7 @@ import pytest
 
 from hetmap.errors import MappingError
 from hetmap.hardware import CostTable, HardwareSpec
-from hetmap.hardware.cost import sequential_latency, transfer_mask
+from hetmap.hardware.cost import transfer_mask
 from hetmap.inventory import Inventory
 from hetmap.layers import LayerSpec
 
@@ -16,14 +16,6 @@ def test_transfer_mask_skips_pass_through():
     core = np.array([[0, 0, 1, -1, 1, 0], [-1, 1, -1, 0, 0, 0]])
     expected = np.array([[0, 0, 1, 0, 0, 1], [0, 0, 0, 1, 0, 0]], dtype=bool)
     assert (transfer_mask(core) == expected).all()
-
-
-def test_sequential_latency_pipelines_analog_runs():  # the opt-in pipeline_layers model
-    lat = np.array([[1.0, 5.0, 3.0, 2.0, 4.0]])
-    core = np.array([[0, 1, 1, -1, 1]])  # digital, then an analog run broken by nothing
-    assert sequential_latency(lat, core, 1, 0.1)[0] == pytest.approx(1 + 5 + 2 * 0.1)
-    core = np.array([[1, 1, 0, 1, 1]])
-    assert sequential_latency(lat, core, 1, 0.1)[0] == pytest.approx(5.1 + 3 + 4.1)
 
 
 @pytest.fixture
@@ -96,3 +88,21 @@ def test_cost_of_supernet_uses_the_objective_table_index_convention(tiny_hw, tmp
         assert [r.candidate for r in one.layers] == [mapping[n] for n in table.names]
         assert one.energy_j == pytest.approx(batch["energy_j"][k])
         assert one.analog_tiles == sn.table.evaluate_indices(idx)["analog_tiles"][k]
+
+
+def test_table_for_traces_the_supernet_when_given_an_input(tiny_hw, tmp_path):
+    import torch
+    from torch import nn
+
+    from hetmap.hardware import table_for
+    from hetmap.supernet import build_supernet
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 4 * 4, 5))
+    x = torch.zeros(1, 3, 4, 4)
+    sn = build_supernet(model, x, candidates=("fp32", "int8", "analog"), tile=(256, 256),
+                        calibrate=False)
+    bare = table_for(sn, tiny_hw, tmp_path)
+    whole = table_for(sn, tiny_hw, tmp_path, example_input=x)
+    assert [n.kind for n in whole.graph.nodes] == ["layer", "vector", "layer"]
+    assert whole.uniform("int8").energy_j > bare.uniform("int8").energy_j  # the ReLU

@@ -206,33 +206,97 @@ def scan(model: Annotated[str, typer.Argument(help="Registered model name, e.g. 
 
 
 @app.command()
-def cost(model: Annotated[str, typer.Argument(help="Registered model name, e.g. resnet20.")],
+def cost(model: Annotated[str, typer.Argument(
+             help="Registered model name (e.g. resnet20), bert-base or mobilebert.")],
          hardware: Annotated[str, typer.Option(help="Preset name or YAML file.")] =
          "hermes-pcm",
          in_channels: Annotated[int, typer.Option(help="Input channels.")] = 3,
-         size: Annotated[int, typer.Option(help="Input height and width.")] = 32) -> None:
-    """Latency and energy of the uniform mappings (all-FP32, -FP16, -INT8, -analog)."""
+         size: Annotated[int, typer.Option(help="Input height and width.")] = 32,
+         seq_len: Annotated[int, typer.Option(help="Tokens (bert-base, mobilebert).")] = 384,
+         replication: Annotated[bool | None, typer.Option(
+             help="Copy analog layers onto free tiles (greedy); default: the preset's.")] =
+         None,
+         pipeline: Annotated[bool | None, typer.Option(
+             help="Pipeline weight-stationary analog layers; default: the preset's.")] =
+         None,
+         overflow: Annotated[str | None, typer.Option(
+             help="Mappings over the tile budget: 'error' (reported as not fitting) or "
+                  "'reprogram' (costed with reprogramming); default: the preset's.")] =
+         None) -> None:
+    """Latency and energy of the uniform mappings (all-FP32, -FP16, -INT8, -analog) over the
+    whole inference (every op), with the replication and pipelining used."""
     import torch
 
-    from hetmap.hardware import load_hardware
+    from hetmap.hardware import load_hardware, trace_graph
     from hetmap.hardware.table import baselines
     from hetmap.inventory import scan as scan_model
-    from hetmap.models import build_model
 
     hw = load_hardware(hardware)
-    inv = scan_model(build_model(model, in_channels=in_channels),
-                     torch.randn(1, in_channels, size, size),
-                     tile=(hw.analog.tile_rows, hw.analog.tile_cols) if hw.analog else (512, 512))
-    base = baselines(inv, hw)
+    if overflow is not None:
+        from hetmap.errors import ConfigError
+
+        if overflow not in ("error", "reprogram"):
+            raise ConfigError(f"--overflow must be 'error' or 'reprogram', got {overflow!r}")
+        hw = hw.model_copy(update={"on_tile_overflow": overflow})
+    if hw.analog is not None:
+        replication = hw.analog.replicate if replication is None else replication
+        pipeline = hw.analog.pipeline_layers if pipeline is None else pipeline
+        hw = hw.model_copy(update={"analog": hw.analog.model_copy(
+            update={"replicate": replication, "pipeline_layers": pipeline})})
+    if model in ("bert-base", "mobilebert"):
+        import transformers
+
+        if model == "bert-base":  # default BertConfig: BERT-base, random weights, offline
+            config = transformers.BertConfig()
+            net = transformers.BertForQuestionAnswering(config)
+        else:
+            config = transformers.MobileBertConfig()
+            net = transformers.MobileBertForQuestionAnswering(config)
+        example = {"input_ids": torch.zeros(1, seq_len, dtype=torch.long)}
+    else:
+        from hetmap.models import build_model
+
+        net = build_model(model, in_channels=in_channels)
+        example = torch.randn(1, in_channels, size, size)
+    tile = (hw.analog.tile_rows, hw.analog.tile_cols) if hw.analog else (512, 512)
+    inv = scan_model(net, example, tile=tile)
+    graph = trace_graph(net, example, inv)
+    base = baselines(inv, hw, graph=graph)
     ref = base.get("fp32")
-    typer.echo(f"{'mapping':<10} {'latency ms':>11} {'energy uJ':>11} {'tiles':>6} "
-               f"{'fits':>5} {'speed-up':>9} {'energy gain':>12}")
+    budget = hw.analog.n_tiles if hw.analog else 0
+    counts = graph.summary()
+    typer.echo(f"{model} on {hw.name}: {len(inv)} mappable layers, "
+               f"{counts.get('matmul', 0)} attention matmuls, {counts.get('vector', 0)} vector "
+               f"ops, {counts.get('memory', 0)} look-ups; {budget} tiles; replication "
+               f"{'on' if replication else 'off'}, pipelining {'on' if pipeline else 'off'}, "
+               f"tile overflow: {hw.on_tile_overflow}")
+    typer.echo(f"{'mapping':<10} {'latency ms':>11} {'energy uJ':>11} {'inf/s':>9} "
+               f"{'tiles':>6} {'w/copies':>8} {'max copy':>8} {'fits':>5} {'FP32/this lat':>14} "
+               f"{'FP32/this en':>13}")
     for name, c in base.items():
         speed = ref.latency_s / c.latency_s if ref else float("nan")
         gain = ref.energy_j / c.energy_j if ref else float("nan")
-        typer.echo(f"all-{name:<6} {c.latency_s * 1e3:>11.3f} {c.energy_j * 1e6:>11.2f} "
-                   f"{c.analog_tiles:>6} {'yes' if c.fits else 'no':>5} {speed:>8.2f}x "
-                   f"{gain:>11.2f}x")
+        copies = max((r.copies for r in c.layers), default=1)
+        fits = "yes" if c.fits else ("reprog" if hw.on_tile_overflow == "reprogram" else "NO")
+        typer.echo(f"all-{name:<6} {c.latency_s * 1e3:>11.4f} {c.energy_j * 1e6:>11.2f} "
+                   f"{c.throughput_per_s:>9,.0f} {c.analog_tiles:>6} {c.replicated_tiles:>8} "
+                   f"{copies:>8} {fits:>5} {speed:>13.2f}x {gain:>12.2f}x")
+    for name, c in base.items():
+        if not c.fits and hw.on_tile_overflow == "reprogram":
+            typer.echo(f"note: all-{name} needs {c.analog_tiles} tiles > {budget}: "
+                       f"{c.analog_tiles - budget} tiles reprogrammed per inference, "
+                       f"{c.reprogram_latency_s * 1e3:.3f} ms and "
+                       f"{c.reprogram_energy_j * 1e6:.2f} uJ included")
+        elif not c.fits:
+            typer.echo(f"note: all-{name} does NOT fit: needs {c.analog_tiles} tiles > "
+                       f"{budget}; its figures assume a chip with enough tiles (use "
+                       "--overflow reprogram to cost reprogramming)")
+    notes = {r.note for c in base.values() for r in c.layers if r.note}
+    for note in sorted(notes):
+        typer.echo(f"note: {note}")
+    if graph.unclassified:
+        typer.echo(f"note: ops costed as 1 vector op per element (unclassified): "
+                   f"{', '.join(graph.unclassified)}")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 analog/digital system, from ZigZag-backed per-layer costs cached on disk."""
 
 from hetmap.hardware.cost import LayerRecord, MappingCost
+from hetmap.hardware.graph import OpGraph, OpNode, trace_graph
 from hetmap.hardware.loader import load_hardware, parse_hardware, preset_names
 from hetmap.hardware.spec import (
     AnalogCore,
@@ -15,6 +16,7 @@ from hetmap.hardware.table import BASELINES, CostTable, baselines, cost_of, tabl
 from hetmap.hardware.zigzag_backend import LayerCost, ZigzagCache, default_cache_dir
 
 __all__ = ["BASELINES", "AnalogCore", "CostTable", "DigitalCore", "HardwareSpec", "LayerCost",
-           "LayerRecord", "Link", "MappingCost", "Precision", "ZigzagCache", "ZigzagOptions",
+           "LayerRecord", "Link", "MappingCost", "OpGraph", "OpNode", "Precision", "ZigzagCache",
+           "ZigzagOptions",
            "baselines", "cost_of", "default_cache_dir", "load_hardware", "parse_hardware",
-           "preset_names", "table_for"]
+           "preset_names", "table_for", "trace_graph"]

@@ -7,40 +7,74 @@ The analog core is therefore costed here from the spec, per tile MVM:
 
     energy = rows_used x E_dac + cols_converted x E_adc + rows_used x cols_used x E_cell + E_tile
 
-summed over the layer's tiles and input vectors, plus digital partial-sum adds when a layer
-spans several row tiles. Every column of an active tile converts (cols_converted = tile
-columns) unless the spec says unused columns are power-gated (`column_gating`; then
-cols_converted = cols_used): the HERMES core has one ADC per column and no such gating, while
-a row without input draws no PWM pulse and an unprogrammed device no current. So widening a
-layer inside the tiles it already holds (MPAAS) adds input and device energy, not ADC energy.
-All tiles of a layer work in parallel (weights stationary), so a layer takes
-`vectors x mvm_latency` (times the number of passes if it alone needs more tiles than the
-chip has). tests/hardware/test_calibration.py holds this to Le Gallo et al. 2023.
+summed over the layer's tiles and input vectors, plus the digital post-processing of the
+outputs (partial-sum adds across row tiles, `postprocess_energy_pj` per output for the affine
+correction / activation in the tile's local digital unit). Every column of an active tile
+converts (cols_converted = tile columns) unless the spec says unused columns are power-gated
+(`column_gating`). All tiles of a layer work in parallel (weights stationary), so one copy of a
+layer takes `vectors x mvm time` (times the passes if it alone needs more tiles than the chip
+has); replication (hetmap.hardware.table) divides the vectors among copies.
+
+Grouped and depthwise convolutions are packed block-diagonally: as many groups per tile as
+fit both its rows and its columns, one MVM per output position for all groups of a tile (the
+off-diagonal devices stay unprogrammed). A group larger than a tile is tiled on its own.
+tests/hardware/test_calibration.py holds this to Le Gallo et al. 2023.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from hetmap.hardware.spec import AnalogCore
 from hetmap.hardware.zigzag_backend import LayerCost, analog_vectors
 from hetmap.inventory import LayerInfo
 
 
-def analog_layer_cost(layer: LayerInfo, core: AnalogCore) -> LayerCost:
+@dataclass(frozen=True)
+class AnalogPlacement:
+    """How one copy of a layer sits on tiles and how many MVMs an inference needs."""
+
+    tiles: int
+    vectors: int  # input vectors per inference (sequential MVMs for one copy)
+    mvm_s: float  # seconds per vector (includes passes when the layer exceeds the chip)
+    energy_per_vector_j: float
+
+
+def mvm_seconds(core: AnalogCore) -> float:
+    """One MVM: integration plus, when `adc_share` columns share an ADC, the extra
+    conversions each ADC does in turn."""
+    return (core.mvm_latency_ns + (core.adc_share - 1) * core.adc_conversion_ns) * 1e-9
+
+
+def place(layer: LayerInfo, core: AnalogCore) -> AnalogPlacement:
     spec = layer.spec
-    rows, cols = spec.rows, spec.cols
-    row_tiles = math.ceil(rows / core.tile_rows)
-    col_tiles = math.ceil(cols / core.tile_cols)
-    tiles = row_tiles * col_tiles
-    vectors = analog_vectors(layer) * spec.groups if spec.groups > 1 else analog_vectors(layer)
+    g = spec.groups
+    rows_g, cols_g = spec.rows, spec.cols // g  # one group's block
+    per_tile = min(core.tile_rows // rows_g, core.tile_cols // cols_g) if g > 1 else 0
+    if per_tile >= 1:  # block-diagonal packing: `per_tile` groups share a tile
+        tiles = math.ceil(g / per_tile)
+        row_tiles = 1
+    else:  # dense layer, or groups too large to share a tile: each group tiled alone
+        row_tiles = math.ceil(rows_g / core.tile_rows)
+        tiles = g * row_tiles * math.ceil(cols_g / core.tile_cols)
+    rows, cols = rows_g * g, spec.cols  # inputs driven and outputs produced per vector
     converted = cols * row_tiles if core.column_gating else tiles * core.tile_cols
-    per_vector_pj = (rows * col_tiles * core.dac_energy_pj
+    per_vector_pj = (rows * core.dac_energy_pj * (1 if per_tile else math.ceil(
+                         cols_g / core.tile_cols))
                      + converted * core.adc_energy_pj
-                     + rows * cols * core.cell_energy_fj * 1e-3
+                     + rows_g * cols * core.cell_energy_fj * 1e-3
                      + tiles * core.tile_overhead_pj
-                     + cols * (row_tiles - 1) * core.partial_sum_energy_pj)
+                     + cols * (row_tiles - 1) * core.partial_sum_energy_pj
+                     + cols * core.postprocess_energy_pj)
     passes = math.ceil(tiles / core.n_tiles)
-    latency = vectors * passes * core.mvm_latency_ns * 1e-9
-    return LayerCost(latency_s=latency, energy_j=vectors * per_vector_pj * 1e-12,
-                     cycles=float(vectors * passes), ideal_cycles=float(vectors))
+    return AnalogPlacement(tiles, analog_vectors(layer), passes * mvm_seconds(core),
+                           per_vector_pj * 1e-12)
+
+
+def analog_layer_cost(layer: LayerInfo, core: AnalogCore) -> LayerCost:
+    """One copy of the layer, alone: latency and energy per inference."""
+    p = place(layer, core)
+    return LayerCost(latency_s=p.vectors * p.mvm_s, energy_j=p.vectors * p.energy_per_vector_j,
+                     cycles=float(p.vectors * round(p.mvm_s / mvm_seconds(core))),
+                     ideal_cycles=float(p.vectors))

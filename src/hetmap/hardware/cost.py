@@ -22,7 +22,9 @@ class LayerRecord:
     weight_load_energy_j: float
     transfer_latency_s: float  # moving this layer's input in from another core
     transfer_energy_j: float
-    tiles: int
+    tiles: int  # one copy
+    copies: int = 1  # analog copies the mapping's free tiles allow (replication)
+    note: str = ""  # why a layer runs elsewhere than its candidate says, if it does
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,13 @@ class MappingCost:
     transfer_energy_j: float = 0.0
     reprogram_latency_s: float = 0.0
     reprogram_energy_j: float = 0.0
-    # per-layer records show each layer alone; totals pipeline runs of analog layers
+    throughput_per_s: float = 0.0  # steady state, inferences pipelined through the cores
+    replicated_tiles: int = 0  # tiles programmed, copies included
+    ops_energy_j: float = 0.0  # ops no mapping places (softmax, norms, attention, ...)
+    ops_latency_s: float = 0.0  # their work time (the schedule overlaps part of it)
+    pipelined: bool = False
+    # per-layer records: each layer's time in this mapping (copies, SRAM spill); totals are
+    # the schedule's critical path
     layers: tuple[LayerRecord, ...] = field(default=(), repr=False)
 
     @property
@@ -49,15 +57,20 @@ class MappingCost:
 
     def __str__(self) -> str:
         head = (f"{'layer':<32} {'cand':<7} {'core':<8} {'lat us':>9} {'energy uJ':>10} "
-                f"{'xfer uJ':>8} {'tiles':>5}")
+                f"{'xfer uJ':>8} {'tiles':>5} {'copies':>6}")
         lines = [head, "-" * len(head)]
         for r in self.layers:
             lines.append(f"{r.name[-32:]:<32} {r.candidate:<7} {r.core or '-':<8} "
                          f"{r.latency_s * 1e6:>9.3f} {r.energy_j * 1e6:>10.3f} "
-                         f"{r.transfer_energy_j * 1e6:>8.3f} {r.tiles:>5}")
+                         f"{r.transfer_energy_j * 1e6:>8.3f} {r.tiles:>5} {r.copies:>6}"
+                         + (f"  ({r.note})" if r.note else ""))
         lines.append("-" * len(head))
+        lines.append(f"other ops: {self.ops_energy_j * 1e6:.3f} uJ, "
+                     f"{self.ops_latency_s * 1e6:.3f} us of work")
         lines.append(f"total: {self.latency_s * 1e3:.4f} ms, {self.energy_j * 1e6:.3f} uJ, "
-                     f"{self.analog_tiles}/{self.tile_budget} tiles")
+                     f"{self.throughput_per_s:,.0f} inferences/s, "
+                     f"{self.analog_tiles}/{self.tile_budget} tiles "
+                     f"({self.replicated_tiles} with copies)")
         return "\n".join(lines)
 
 
@@ -90,23 +103,3 @@ def tile_terms(hw: HardwareSpec, tiles: np.ndarray, check: bool) -> tuple[np.nda
     scale = overflow / a.reprogram_amortised_over
     return (overflow, scale * a.reprogram_latency_s_per_tile,
             scale * a.reprogram_energy_j_per_tile)
-
-
-def sequential_latency(latency: np.ndarray, core: np.ndarray, analog_id: int,
-                       mvm_s: float) -> np.ndarray:
-    """(N,) latency of layers run in order, where each run of consecutive analog layers
-    (skipped layers do not break it) is pipelined: slowest layer + one MVM per extra layer."""
-    n, length = latency.shape
-    total = np.zeros(n)
-    run_max = np.zeros(n)
-    run_len = np.zeros(n)
-    for col in range(length):
-        analog = core[:, col] == analog_id
-        closing = ~analog & (core[:, col] >= 0) & (run_len > 0)
-        total += np.where(closing, run_max + (run_len - 1) * mvm_s, 0.0)
-        run_max[closing] = 0.0
-        run_len[closing] = 0
-        total += np.where(analog | (core[:, col] < 0), 0.0, latency[:, col])
-        run_max = np.where(analog, np.maximum(run_max, latency[:, col]), run_max)
-        run_len += analog
-    return total + np.where(run_len > 0, run_max + (run_len - 1) * mvm_s, 0.0)

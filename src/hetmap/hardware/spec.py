@@ -51,11 +51,25 @@ class AnalogCore(_Strict):
     reprogram_latency_s_per_tile: NonNegativeFloat = 0.0
     reprogram_energy_j_per_tile: NonNegativeFloat = 0.0
     reprogram_amortised_over: PositiveInt = 1  # inferences sharing one reprogramming
-    # Consecutive analog layers sit on their own tiles and stream vectors through each other
-    # (HERMES-style layer pipelining): a run of them takes its slowest layer plus one MVM per
-    # further layer, instead of the sum of their times. Off by default: attention and other
-    # whole-tensor ops between layers break such pipelines.
-    pipeline_layers: bool = False
+    # Local digital post-processing of each analog output (affine correction, activation):
+    # energy per output per vector. Its time overlaps the next MVM (HERMES local units).
+    postprocess_energy_pj: NonNegativeFloat = 0.0
+    # Columns sharing one ADC (HERMES: 1, one per column). An MVM then takes
+    # mvm_latency_ns + (adc_share - 1) x adc_conversion_ns; energy per conversion is unchanged.
+    adc_share: PositiveInt = 1
+    adc_conversion_ns: NonNegativeFloat = 0.0
+    # Weight-stationary analog layers sit on their own tiles and stream vectors through each
+    # other (HERMES, Dazzi et al. 2021): a layer starts once its producer has delivered one
+    # output row (token) and finishes one of its own rows after the producer finishes.
+    pipeline_layers: bool = True
+    # Copies of analog layers on the tiles a mapping leaves free, chosen greedily by latency
+    # saved per extra tile (doubling a layer's copies each step), up to max_replication.
+    replicate: bool = True
+    max_replication: PositiveInt = 64
+    # Grouped/depthwise convs: "pack" them block-diagonally on tiles, or run an analog choice
+    # of them on the digital core at `grouped_digital` precision instead.
+    grouped_conv: Literal["pack", "digital"] = "pack"
+    grouped_digital: str = "int8"
 
     @property
     def tile(self) -> tuple[int, int]:
@@ -86,6 +100,16 @@ class DigitalCore(_Strict):
     offchip_energy_pj_per_byte: NonNegativeFloat
     weight_reg_energy_pj: NonNegativeFloat = 0.095  # per weight-register access (ZigZag TPU-like)
     output_reg_energy_pj: NonNegativeFloat = 0.021  # per partial-sum register access
+    # SRAM bytes that hold digital weights across inferences (default: all of sram_bytes);
+    # weights of a mapping beyond it stream from off-chip memory every inference.
+    weight_sram_bytes: PositiveInt | None = None
+    # Vector unit for element-wise and reduction work: elements per cycle, energy per op.
+    vector_lanes: PositiveInt = 64
+    vector_op_energy_pj: NonNegativeFloat = 0.5
+
+    @property
+    def weight_capacity_bytes(self) -> int:
+        return self.weight_sram_bytes if self.weight_sram_bytes is not None else self.sram_bytes
 
 
 class Link(_Strict):
@@ -109,6 +133,10 @@ class HardwareSpec(_Strict):
     link: Link = Link(energy_pj_per_byte=0.0, bandwidth_gbps=1e6)
     on_tile_overflow: Literal["error", "reprogram"] = "error"
     zigzag: ZigzagOptions = ZigzagOptions()
+    # Precision of the first digital core that runs the ops no mapping places (attention
+    # matmuls, softmax, norms, pooling, activations, residual adds); None: fp16 where the
+    # core has it, else its first precision.
+    ops_precision: str | None = None
     sources: tuple[str, ...] = ()
 
     @model_validator(mode="after")
@@ -119,7 +147,19 @@ class HardwareSpec(_Strict):
             [self.analog.name] if self.analog else [])
         if len(set(names)) != len(names):
             raise ValueError(f"core names must be unique, got {names}")
+        if self.digital and self.ops_precision is not None and \
+                self.ops_precision not in self.digital[0].precisions:
+            raise ValueError(f"ops_precision {self.ops_precision!r} is not a precision of "
+                             f"digital core {self.digital[0].name!r}")
         return self
+
+    @property
+    def ops_precision_name(self) -> str:
+        """The precision non-mappable ops run at (needs a digital core)."""
+        if self.ops_precision is not None:
+            return self.ops_precision
+        precisions = self.digital[0].precisions
+        return "fp16" if "fp16" in precisions else next(iter(precisions))
 
     # -- routing ---------------------------------------------------------------------------
     def route(self, candidate: str, target: str | None = None) -> tuple[str, str | None]:

@@ -3,7 +3,9 @@
 A layer shape and a digital core at one precision are translated into ZigZag's own
 normalised workload and accelerator dictionaries; ZigZag's LOMA search finds the best
 temporal mapping of a weight-stationary array (K on D1, C on D2) and its cost model returns
-cycles and energy (MACs + every memory level, off-chip weight streaming included). Each
+cycles and energy (MACs + every memory level). Weights and activations are read from the
+on-chip SRAM (the top memory level): weights that do not fit it are streamed from DRAM, a term
+`hetmap.hardware.table` adds per mapping from the SRAM left to them (weights_overflow). Each
 result is stored under a hash of those two dictionaries, so repeated shapes and later runs
 cost no ZigZag call.
 
@@ -19,7 +21,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from hetmap.hardware.spec import DigitalCore, Precision
 from hetmap.inventory import LayerInfo
 from hetmap.io import atomic_write_json
 
-BACKEND_VERSION = 1  # bump when the translation changes, to invalidate old cache entries
+BACKEND_VERSION = 2  # bump when the translation changes, to invalidate old cache entries
 CACHE_ENV = "HETMAP_ZIGZAG_CACHE"
 
 
@@ -43,7 +45,7 @@ class LayerCost:
 
     latency_s: float
     energy_j: float
-    weight_load_energy_j: float = 0.0  # part of energy_j spent fetching weights off-chip
+    weight_load_energy_j: float = 0.0  # part of energy_j spent fetching weights (SRAM)
     cycles: float = 0.0
     ideal_cycles: float = 0.0
 
@@ -105,12 +107,13 @@ def digital_accelerator(core: DigitalCore, prec: Precision) -> dict[str, Any]:
     """ZigZag's normalised accelerator dict: TPU-like weight-stationary array at `prec`.
 
     Memory levels follow ZigZag's tpu_like example (weight register per MAC, partial-sum
-    register, shared SRAM for activations, DRAM for everything); sizes, bandwidths and
-    energies come from the spec. Access costs are per port word (bandwidth bits)."""
+    register) under one on-chip SRAM that holds weights and activations (the top level:
+    off-chip weight streaming is added per mapping, see `hetmap.hardware.table`). Sizes,
+    bandwidths and energies come from the spec. Access costs are per port word (bandwidth
+    bits). The top level is given room for any layer: activations are assumed to stay on
+    chip (not checked against sram_bytes)."""
     sram_bw = core.sram_bandwidth_bytes_per_cycle * 8
-    dram_bw = max(8, int(core.offchip_bandwidth_gbps / core.clock_ghz) * 8)
     sram_cost = core.sram_energy_pj_per_byte * sram_bw / 8
-    dram_cost = core.offchip_energy_pj_per_byte * dram_bw / 8
     wb, ob = prec.weight_bits, prec.acc_bits
     all_dirs = ["fh", "tl", "fl", "th"]
     memories = {
@@ -123,12 +126,8 @@ def digital_accelerator(core: DigitalCore, prec: Precision) -> dict[str, Any]:
                          _port("r_port_2", "read", ob, ["O, th"]),
                          _port("w_port_1", "write", ob, ["O, fh"]),
                          _port("w_port_2", "write", ob, ["O, fl"])], []),
-        "sram": _memory(core.sram_bytes * 8, sram_bw, sram_cost, sram_cost, ["I1", "O"],
-                        [_port("r_port_1", "read", sram_bw, ["I1, tl", "O, tl", "O, th"]),
-                         _port("w_port_1", "write", sram_bw, ["I1, fh", "O, fh", "O, fl"])],
-                        ["D1", "D2"]),
-        "dram": _memory(10_000_000_000, dram_bw, dram_cost, dram_cost, ["I1", "I2", "O"],
-                        [_port("rw_port_1", "read_write", dram_bw,
+        "sram": _memory(10_000_000_000, sram_bw, sram_cost, sram_cost, ["I1", "I2", "O"],
+                        [_port("rw_port_1", "read_write", sram_bw,
                                [f"{op}, {d}" for op in ("I1", "I2") for d in ("fh", "tl")]
                                + [f"O, {d}" for d in all_dirs])], ["D1", "D2"]),
     }
@@ -193,9 +192,9 @@ def digital_layer_cost(layer: LayerInfo, core: DigitalCore, precision: str,
     accelerator = digital_accelerator(core, prec)
     key = cache_key(workload, accelerator, lpf_limit)
     cached = cache.get(key)
-    if cached is not None:
+    if cached is not None:  # the clock is not in the key: cycles are, time follows from them
         cache.hits += 1
-        return cached
+        return replace(cached, latency_s=cached.cycles / (core.clock_ghz * 1e9))
     start = time.perf_counter()
     cost = run_zigzag(workload, accelerator, _mapping(workload, prec), lpf_limit,
                       core.clock_ghz)
@@ -238,7 +237,7 @@ def run_zigzag(workload: dict[str, Any], accelerator: dict[str, Any],
         zz_logger.setLevel(level)
     cycles = float(cme.latency_total2)
     weight_pj = sum(float(e[-1]) for op, e in cme.mem_energy_breakdown.items()
-                    if str(op) == "W" and len(e))
+                    if str(op) == "W" and len(e))  # top level: the SRAM
     return LayerCost(latency_s=cycles / (clock_ghz * 1e9), energy_j=float(cme.energy_total) * 1e-12,
                      weight_load_energy_j=weight_pj * 1e-12, cycles=cycles,
                      ideal_cycles=float(cme.ideal_cycle))
@@ -247,3 +246,15 @@ def run_zigzag(workload: dict[str, Any], accelerator: dict[str, Any],
 def analog_vectors(layer: LayerInfo) -> int:
     """Input vectors one inference presents to the layer's crossbar (MACs / rows x cols)."""
     return max(1, math.ceil(layer.macs / (layer.spec.rows * layer.spec.cols)))
+
+
+def matmul_cost(core: DigitalCore, precision: str, m: int, k: int, n: int,
+                cache: ZigzagCache, lpf_limit: int = 4) -> LayerCost:
+    """One (m x k) @ (k x n) product of two activations (attention QK^T, AV) on `core`: the
+    right operand sits in the array like a weight, read from SRAM."""
+    from hetmap.layers import LayerSpec
+
+    spec = LayerSpec("linear", k, n, bias=False)
+    layer = LayerInfo("matmul", spec, m * k * n, 1, (1, m, k), (1, m, n), m * k, m * n, 0, 0.0,
+                      False)
+    return digital_layer_cost(layer, core, precision, cache, lpf_limit)
