@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from hetmap.inputs import ModelInput, call_model
+from hetmap.inputs import ModelInput
 from hetmap.inventory import SplitMultiheadAttention
+from hetmap.inventory.scan import run_example
 from hetmap.layers import is_mappable
 
 
@@ -118,7 +119,7 @@ def record_shapes(model: nn.Module, example_input: ModelInput
     model.eval()
     try:
         with torch.no_grad():
-            output = call_model(model, example_input)
+            output = run_example(model, example_input)
     finally:
         for h in handles:
             h.remove()

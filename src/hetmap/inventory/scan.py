@@ -2,29 +2,94 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
-from collections.abc import Iterator
+import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from hetmap.errors import ConfigError, InputShapeError, ModelError
+from hetmap.errors import ConfigError, HetmapError, InputShapeError, ModelError
 from hetmap.inputs import ModelInput, batch_size_of, call_model
 from hetmap.inventory.normalize import normalize_model
 from hetmap.layers import LayerSpec, is_mappable, macs_of_call
 
 
-def check_tile(tile: tuple[int, int]) -> tuple[int, int]:
-    try:
-        rows, cols = (int(v) for v in tile)
-    except (TypeError, ValueError):
-        raise ConfigError(f"tile must be a pair (rows, cols), got {tile!r}") from None
+def check_tile(tile: Any) -> tuple[int, int]:
+    """(rows, cols) of a crossbar tile as two positive integers, or a ConfigError.
+
+    Floats are refused, not rounded: a 64.7-row tile does not exist, and silently using 64
+    rows would make every tile count and utilisation wrong without a word."""
+    if isinstance(tile, str | bytes) or not isinstance(tile, Sequence) or len(tile) != 2:
+        raise ConfigError(f"tile must be a pair (rows, cols) of positive integers, e.g. "
+                          f"(512, 512); got {tile!r}")
+    values = []
+    for axis, value in zip(("rows", "cols"), tile, strict=True):
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            values.append(operator.index(value))
+        except TypeError:
+            raise ConfigError(f"tile {axis} must be a whole number, got {value!r} in tile "
+                              f"{tuple(tile)!r}; give the crossbar size in cells, e.g. "
+                              "(512, 512)") from None
+    rows, cols = values
     if rows <= 0 or cols <= 0:
-        raise ConfigError(f"tile sizes must be positive, got rows={rows}, cols={cols}")
+        raise ConfigError(f"tile sizes must be positive, got rows={rows}, cols={cols}; give "
+                          "the crossbar size in cells, e.g. (512, 512)")
     return rows, cols
+
+
+def check_model(model: Any, who: str) -> nn.Module:
+    """`model` if hetmap can run it: a torch Module whose weights hold real values."""
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"{who} needs a torch.nn.Module, got {type(model).__name__}")
+    meta = [name for name, t in (*model.named_parameters(), *model.named_buffers())
+            if t.is_meta]
+    if meta:
+        more = f" and {len(meta) - 3} more" if len(meta) > 3 else ""
+        raise ModelError(
+            f"{who}: {type(model).__name__} has tensors on the meta device (no values: "
+            f"{', '.join(meta[:3])}{more}), so it cannot run a forward. Load real weights "
+            "first: model.to_empty(device='cpu') then load_state_dict(...), or from_pretrained "
+            "without device_map='meta' / low_cpu_mem_usage tricks")
+    return model
+
+
+def check_patterns(patterns: Sequence[str], names: Sequence[str], what: str) -> None:
+    """Every glob pattern of `what` (e.g. 'exclude') matches a layer name, or a ConfigError:
+    a typo would otherwise silently exclude nothing."""
+    if isinstance(patterns, str):
+        raise ConfigError(f"{what} must be a list of layer names or glob patterns, got the "
+                          f"string {patterns!r}; write [{patterns!r}]")
+    dead = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+    if dead:
+        shown = ", ".join(list(names)[:6]) + (", ..." if len(names) > 6 else "")
+        raise ConfigError(f"{what} pattern(s) {dead} match no layer of the model; layer "
+                          f"names are module paths such as {shown} (see hetmap.scan(model, x))")
+
+
+def no_mappable_layer(model: nn.Module) -> ModelError:
+    return ModelError(f"{type(model).__name__} has no mappable layer (nn.Linear, nn.Conv1d, "
+                      "nn.Conv2d, nn.MultiheadAttention or transformers Conv1D), so there is "
+                      "nothing to map or widen; pass the model whose layers should go onto "
+                      "the chip")
+
+
+def run_example(model: nn.Module, example_input: ModelInput) -> Any:
+    """The model's output on `example_input`; a failing forward is an InputShapeError."""
+    try:
+        return call_model(model, example_input)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        if isinstance(err, HetmapError):
+            raise
+        raise InputShapeError(
+            f"the model failed on the example input ({_describe(example_input)}): {err}. "
+            "Pass an input the model accepts, with a batch dimension first") from err
 
 
 @dataclass(frozen=True)
@@ -207,11 +272,7 @@ def trace_layers(model: nn.Module, example_input: ModelInput,
     model.eval()
     try:
         with torch.no_grad():
-            call_model(model, example_input)
-    except (RuntimeError, ValueError, TypeError, IndexError) as err:
-        raise InputShapeError(
-            f"the model failed on the example input ({_describe(example_input)}): {err}. "
-            "Pass an input the model accepts, with a batch dimension first") from err
+            run_example(model, example_input)
     finally:
         for h in handles:
             h.remove()
@@ -242,13 +303,10 @@ def scan(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (5
     are left out, since they cost nothing and no mapping can affect them.
     """
     tile = check_tile(tile)
-    if not isinstance(model, nn.Module):
-        raise ModelError(f"scan needs a torch.nn.Module, got {type(model).__name__}")
-    model = normalize_model(model)
+    model = normalize_model(check_model(model, "scan"))
     specs = mappable_specs(model)
     if not specs:
-        raise ModelError(f"{type(model).__name__} has no mappable layer (nn.Linear, nn.Conv1d, "
-                         "nn.Conv2d, nn.MultiheadAttention or transformers Conv1D)")
+        raise no_mappable_layer(model)
     bs = batch_size if batch_size is not None else batch_size_of(example_input)
     if bs <= 0:
         raise InputShapeError(f"batch_size must be positive, got {bs}")
