@@ -203,7 +203,7 @@ def _widened_specs(specs: dict[str, LayerSpec], group: WidenGroup, width: int
         if name in group.producers or name in group.consumers:  # a layer may be both
             out[name] = spec.with_features(
                 in_features=width if name in group.consumers else None,
-                out_features=width if name in group.producers else None)
+                out_features=width * group.fused if name in group.producers else None)
         else:  # depthwise middle: channels in == out, groups follow
             out[name] = spec.with_features(width, width)
     return out
