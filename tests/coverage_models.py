@@ -115,7 +115,7 @@ class ResNet18Like(nn.Module):
 
 def resnet18_like() -> Built:
     torch.manual_seed(0)
-    return ResNet18Like().eval(), torch.randn(2, 3, 32, 32)
+    return ResNet18Like().eval(), torch.randn(2, 3, 64, 64)  # 2x2 maps in the last stage
 
 
 def mobilenetv2() -> Built:
