@@ -204,8 +204,9 @@ def test_gpt2_mlp_widens_through_its_gelu_module() -> None:
     model = GPT2Model(config).eval()
     x = {"input_ids": torch.randint(0, 100, (2, 6))}
     adapted, report = adapt(model, x, TILE)
-    (g,) = report.widened
+    g, attention = sorted(report.widened, key=lambda g: g.kind != "linear")
     assert (g.producers, g.new_width) == (("h.0.mlp.c_fc",), 256)
+    assert attention.producers == ("h.0.attn.c_attn",)  # the fused q/k/v widens too
     assert _max_diff(model, adapted, x) <= 1e-5
 
 

@@ -117,7 +117,18 @@ def test_indices_match_the_supernet(setup) -> None:
     gen = torch.Generator().manual_seed(4)
     maps = [sn.sample(gen) for _ in range(20)]
     ev = Evaluator(sn, None, objectives=("analog_mac_ratio",))
-    assert np.array_equal(ev.indices(maps), sn.mapping_indices(maps))
+    idx = ev.indices(maps)
+    # by hand: each layer's column is its chosen candidate's position among those it offers
+    expected = np.array([[sn.candidates(n).index(m[n]) for n in sn.all_layer_names]
+                         for m in maps])
+    assert np.array_equal(idx, expected)
+    assert len({tuple(row) for row in idx}) > 10  # the sample is not one mapping repeated
+    hw = ev.hardware(maps)  # the vectorised gather agrees with scoring one mapping at a time
+    for i, m in enumerate(maps):
+        obj = sn.objectives(m)
+        assert hw["analog_mac_ratio"][i] == pytest.approx(obj.analog_mac_ratio)
+        assert hw["digital_weight_bytes"][i] == pytest.approx(obj.digital_weight_bytes)
+        assert hw["analog_tiles"][i] == obj.analog_tiles
 
 
 def test_latency_and_energy_come_from_the_cost_table(setup) -> None:

@@ -74,7 +74,9 @@ def test_bert_qa_macs_and_names() -> None:
     inv = scan(model, inputs, tile=(64, 64))
     h, i = cfg.hidden_size, cfg.intermediate_size
     per_layer = 4 * seq * h * h + 2 * seq * h * i
-    assert inv.total_macs == cfg.num_hidden_layers * per_layer + seq * h * 2
+    assert inv.mappable_macs == cfg.num_hidden_layers * per_layer + seq * h * 2
+    attention = 2 * seq * seq * h  # scores q k^T and their weighted sum of v, per layer
+    assert inv.total_macs == inv.mappable_macs + cfg.num_hidden_layers * attention
     assert "bert.encoder.layer.0.attention.self.query" in inv
     assert inv["qa_outputs"].cols == 2
 
@@ -86,7 +88,8 @@ def test_multihead_attention_projections_are_mappable() -> None:
     names = {layer.name for layer in inv}
     assert {"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj"} <= names
     expected = seq * (6 * 16 + 4 * 16 * 16 + 16 * 3)
-    assert inv.total_macs == expected
+    assert inv.mappable_macs == expected
+    assert inv.total_macs == expected + 2 * seq * seq * 16
     assert isinstance(model.attn, nn.MultiheadAttention)  # the user's model is untouched
 
 

@@ -151,9 +151,20 @@ def test_report_has_plots_and_table(report: Path) -> None:
     for name in ("all-digital", "all-analog", "front-0", "front-2"):
         assert f">{name}<" in body
     assert body.count("<tr") == 7  # header + 3 anchors + 3 front mappings
-    assert ("98.90 %" in body and "97.50 ± 0.20 %" in body) or "± 0.20 %" in body
-    assert "–" in body  # the unmeasured energy
-    assert 'class="best"' in body
+    cells = {}  # mapping name -> its cells after the name
+    for row in re.findall(r'<tr class="(?:anchor|front)">(.*?)</tr>', body, re.S):
+        name = re.search(r"<td>([\w-]+)<span", row)
+        assert name is not None, row
+        cells[name.group(1)] = re.findall(r"<td[^>]*>(.*?)</td>", row)[1:]
+    # accuracy, after 1 day (mean ± std), analog MAC share, digital memory, tiles, latency, energy
+    assert cells["all-digital"][:3] == ["98.90 %", "98.90 ± 0.00 %", "0.0 %"]
+    assert cells["all-analog"][:3] == ["97.20 %", "95.70 ± 0.30 %", "98.6 %"]  # fc, conv1 fp32
+    assert cells["front-0"][:2] == ["98.10 %", "97.70 ± 0.20 %"]
+    assert cells["front-2"][6] == "–"  # the unmeasured energy
+    assert [c for c in cells["front-2"][:6] if c == "–"] == []
+    # the best value of a column is marked: accuracy on all-digital, energy on all-analog
+    assert '<td class="best">98.90 %</td>' in body and '<td class="best">97.20 %' not in body
+    assert re.search(r'all-analog<span.*?<td class="best">187 nJ</td></tr>', body, re.S)
     assert "http://" not in text and "https://" not in text and "<script" not in text
     for png in ("pareto", "mapping", "drift", "cost_cores"):
         assert (report.parent / "plots" / f"{png}.png").is_file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -94,8 +96,20 @@ def test_lionheart_order_and_real_drift_score(sn) -> None:
     assert macs == sorted(macs, reverse=True)
     work = strat.start(problem, 0)
     strat.rpu = analog_rpu_config(work.sn)
-    score = strat.drift_score(work, Mapping.uniform(sn, "analog"))
+    assert sorted(order) == sorted(sn.layer_names)
+    # an all-digital mapping does not drift: its score is the plain model's metric on the same
+    # validation batches
+    fp32 = Mapping.uniform(sn, "fp32")
+    loaders = work.task.loaders(batch_size=work.ev.batch_size, seed=work.seed)
+    batches = list(itertools.islice(loaders.val, strat.drift_batches))
+    exact = work.task.metric(work.sn.model_for(fp32).eval(), batches, "cpu")
+    assert strat.drift_score(work, fp32) == pytest.approx(exact)
+    # all-analog is programmed and drifted with the strategy's seed: the same score again
+    analog = Mapping.uniform(sn, "analog")
+    score = strat.drift_score(work, analog)
     assert 0.0 <= score <= 100.0
+    assert strat.drift_score(work, analog) == score
+    assert strat.stats["drift_evaluations"] == 3
 
 
 def test_odimo_regulariser_moves_the_mapping_toward_analog(sn) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -50,14 +52,41 @@ def test_front_is_valid_and_reproducible(sn, strategy: str) -> None:
     assert hv == sorted(hv) and front.hypervolume() == pytest.approx(hv[-1])
 
 
+class _Recording(Evaluator):
+    """An evaluator that keeps every (mapping, scores) the search asked for."""
+
+    def __init__(self, *args, delay: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[tuple[Mapping, dict[str, float]]] = []
+        self.delay = delay
+
+    def scores(self, mappings, *args, **kwargs):
+        out = super().scores(mappings, *args, **kwargs)
+        self.seen += list(zip(mappings, out))
+        if self.delay:
+            time.sleep(self.delay)  # a slow evaluator, so a time budget is what stops it
+        return out
+
+
+def _brute_force_front(scored: list[tuple[Mapping, dict[str, float]]]) -> set[Mapping]:
+    """Mappings no other one dominates (analog ratio maximised, digital bytes minimised)."""
+    points = {m: np.array([-s["analog_mac_ratio"], s["digital_weight_bytes"]])
+              for m, s in scored}
+    return {m for m, p in points.items()
+            if not any(_dominates(q, p) for n, q in points.items() if n != m)}
+
+
 def test_front_keeps_every_non_dominated_evaluated_mapping(sn) -> None:
-    ev = Evaluator(sn, None, objectives=("analog_mac_ratio", "digital_weight_bytes"))
+    ev = _Recording(sn, None, objectives=("analog_mac_ratio", "digital_weight_bytes"))
     front = search(sn, ev, strategy="random", budget=Budget(evaluations=40), seed=0)
-    # hardware-only: the true front of 40 random mappings, recomputed by brute force
-    maps = list(front.mappings)
-    assert all(m.validate(sn) for m in maps)
-    best_ratio = front.best("analog_mac_ratio").scores["analog_mac_ratio"]
-    assert best_ratio == pytest.approx(max(m.scores["analog_mac_ratio"] for m in front))
+    # hardware-only: the true front of the 40 mappings scored, recomputed by brute force
+    assert len({m for m, _ in ev.seen}) == front.evaluations == 40
+    assert all(m.validate(sn) for m in front.mappings)
+    truth = _brute_force_front(ev.seen)
+    assert set(front.mappings) == truth
+    assert 2 <= len(truth) < 40  # a front, neither one mapping nor every one
+    for member in front:  # scores are those the evaluator gave
+        assert member.scores == pytest.approx(dict(ev.seen)[member.mapping])
 
 
 def test_constraints_hold_on_the_front(sn) -> None:
@@ -74,11 +103,20 @@ def test_constraints_hold_on_the_front(sn) -> None:
 
 
 def test_budget_in_seconds_and_space_exhaustion(sn) -> None:
-    ev = Evaluator(sn, None, objectives=("analog_mac_ratio", "digital_weight_bytes"))
-    front = search(sn, ev, strategy="random", budget=Budget(seconds=0.5), seed=0)
-    assert front.evaluations <= 3 ** len(sn.layer_names)
-    full = search(sn, ev, strategy="mps", budget=10_000, seed=0)
-    assert full.evaluations == 3 ** len(sn.layer_names)  # stops when the space is exhausted
+    space = 3 ** len(sn.layer_names)
+    ev = _Recording(sn, None, objectives=("analog_mac_ratio", "digital_weight_bytes"),
+                    delay=0.1)
+    front = search(sn, ev, strategy="random", budget=Budget(seconds=0.5), seed=0, pop_size=2)
+    # the clock stopped it: the space is not exhausted, the budget was spent, and every batch
+    # but the last started before it ran out
+    assert 0 < front.evaluations < space
+    assert front.wall_time >= 0.5
+    seconds = [s for _, _, s in front.history]
+    assert len(seconds) >= 2 and all(s < 0.5 for s in seconds[:-1]) and seconds[-1] >= 0.5
+    full = search(sn, Evaluator(sn, None, objectives=("analog_mac_ratio",
+                                                      "digital_weight_bytes")),
+                  strategy="mps", budget=10_000, seed=0)
+    assert full.evaluations == space  # stops when the space is exhausted
     with pytest.raises(ConfigError):
         Budget()
 
@@ -143,10 +181,18 @@ def test_rescored_front_prunes_dominated(sn) -> None:
     front = search(sn, ev, strategy="random", budget=30, seed=0)
     n = len(front)
     assert n >= 2
-    values = [m.scores["analog_mac_ratio"] for m in front]
-    values[0] = -1.0  # the first member becomes worst at this objective
-    out = front.rescored("analog_mac_ratio", values)
-    assert len(out) <= n
-    kept = {m.mapping: m for m in out}
-    for m in kept.values():
-        assert "analog_mac_ratio_search" in m.scores
+    # the member with the lowest analog ratio gets the most digital bytes: now worst at both,
+    # so every other member dominates it
+    worst = min(front, key=lambda m: m.scores["analog_mac_ratio"])
+    old = [m.scores["digital_weight_bytes"] for m in front]
+    values = [max(old) + 1.0 if m is worst else v for m, v in zip(front, old)]
+    out = front.rescored("digital_weight_bytes", values)
+    assert set(out.mappings) == set(front.mappings) - {worst.mapping}
+    assert len(out) == n - 1
+    for m in out:
+        assert m.scores["digital_weight_bytes_search"] == m.scores["digital_weight_bytes"]
+    kept = front.rescored("digital_weight_bytes", values, prune=False)
+    assert len(kept) == n
+    moved = next(m for m in kept if m.mapping == worst.mapping)
+    assert moved.scores["digital_weight_bytes"] == max(old) + 1.0
+    assert moved.scores["digital_weight_bytes_search"] == worst.scores["digital_weight_bytes"]

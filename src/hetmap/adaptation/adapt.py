@@ -20,9 +20,10 @@ from torch import Tensor, nn
 
 from hetmap.adaptation.graph import Skipped, WidenGroup, groups_from_shapes, record_shapes
 from hetmap.adaptation.widen import Init, widen_group
-from hetmap.errors import ConfigError, ModelError
+from hetmap.errors import ConfigError
 from hetmap.inputs import ModelInput, call_model
 from hetmap.inventory import LayerInfo, check_tile, normalize_model
+from hetmap.inventory.scan import check_model, check_patterns, no_mappable_layer
 from hetmap.layers import LayerSpec, is_mappable
 
 KINDS = ("conv", "linear", "attention")
@@ -202,7 +203,7 @@ def _widened_specs(specs: dict[str, LayerSpec], group: WidenGroup, width: int
         if name in group.producers or name in group.consumers:  # a layer may be both
             out[name] = spec.with_features(
                 in_features=width if name in group.consumers else None,
-                out_features=width if name in group.producers else None)
+                out_features=width * group.fused if name in group.producers else None)
         else:  # depthwise middle: channels in == out, groups follow
             out[name] = spec.with_features(width, width)
     return out
@@ -333,9 +334,13 @@ def adapt(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (
     """
     tile = check_tile(tile)
     policy = policy or AdaptPolicy()
-    if not isinstance(model, nn.Module):
-        raise ModelError(f"adapt needs a torch.nn.Module, got {type(model).__name__}")
+    check_model(model, "adapt")
     adapted = normalize_model(copy.deepcopy(model), inplace=True)
+    mappable = [n for n, m in adapted.named_modules() if n and is_mappable(m)]
+    if not mappable:
+        raise no_mappable_layer(model)
+    check_patterns(policy.exclude, [n for n, _ in adapted.named_modules() if n],
+                   "AdaptPolicy.exclude")
     shapes, output = record_shapes(adapted, example_input)  # normalising is exact
     groups, skipped, untraced = groups_from_shapes(adapted, shapes, policy.residual)
     before = _totals(adapted, shapes, tile)

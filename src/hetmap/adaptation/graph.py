@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from hetmap.inputs import ModelInput, call_model
+from hetmap.inputs import ModelInput
 from hetmap.inventory import SplitMultiheadAttention
+from hetmap.inventory.scan import run_example
 from hetmap.layers import is_mappable
 
 
@@ -43,6 +44,7 @@ class WidenGroup:
     heads: int = 1
     owner: str = ""
     depthwise: bool = False  # a depthwise conv is among the middles
+    fused: int = 1  # producer outputs per unit of width (3: GPT-2's fused q/k/v c_attn)
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -118,7 +120,7 @@ def record_shapes(model: nn.Module, example_input: ModelInput
     model.eval()
     try:
         with torch.no_grad():
-            output = call_model(model, example_input)
+            output = run_example(model, example_input)
     finally:
         for h in handles:
             h.remove()
@@ -441,15 +443,64 @@ def _linear(module: nn.Module, attr: str) -> nn.Linear | None:
     return child if isinstance(child, nn.Linear) else None
 
 
+# Attention modules owning all four projections: (q, k, v, out, heads attribute, head size
+# attribute, pattern name). The head size attribute is what their forward reshapes with.
+_OWNED_ATTENTION = (
+    ("q_lin", "k_lin", "v_lin", "out_lin", "n_heads", "attention_head_size", "distilbert"),
+    ("q_proj", "k_proj", "v_proj", "o_proj", "num_attention_heads", "head_dim", "q/k/v/o_proj"),
+    ("q", "k", "v", "o", "n_heads", "key_value_proj_dim", "t5"),
+)
+
+
+def _owned_attention(name: str, module: nn.Module) -> WidenGroup | None:
+    """DistilBERT, ViT / Llama-style (q/k/v/o_proj) and T5 attention: one module holds the
+    four projections and the head sizes."""
+    for q_name, k_name, v_name, o_name, heads_attr, size_attr, label in _OWNED_ATTENTION:
+        q, k, v, o = (_linear(module, a) for a in (q_name, k_name, v_name, o_name))
+        heads, size = getattr(module, heads_attr, None), getattr(module, size_attr, None)
+        if q is None or k is None or v is None or o is None or not isinstance(heads, int) \
+                or not isinstance(size, int):
+            continue
+        width = heads * size
+        if not q.out_features == k.out_features == v.out_features == o.in_features == width:
+            continue
+        p = f"{name}." if name else ""
+        return WidenGroup("attention", (p + q_name, p + k_name, p + v_name), (p + o_name,), (),
+                          width, f"pattern:{label}-attention", heads, name)
+    return None
+
+
+def _fused_attention(name: str, module: nn.Module) -> WidenGroup | None:
+    """GPT-2 self-attention: one c_attn projection writes q, k and v (split at `split_size`)
+    and c_proj reads the merged heads."""
+    qkv, out = _linear(module, "c_attn"), _linear(module, "c_proj")
+    heads, size = getattr(module, "num_heads", None), getattr(module, "head_dim", None)
+    if qkv is None or out is None or not isinstance(heads, int) or not isinstance(size, int) \
+            or getattr(module, "is_cross_attention", False):
+        return None
+    width = heads * size
+    if getattr(module, "split_size", None) != width or qkv.out_features != 3 * width or \
+            out.in_features != width:
+        return None
+    p = f"{name}." if name else ""
+    return WidenGroup("attention", (p + "c_attn",), (p + "c_proj",), (), width,
+                      "pattern:gpt2-attention", heads, name, fused=3)
+
+
 def _attention_groups(model: nn.Module) -> Iterator[WidenGroup]:
-    """Self-attention: hetmap's SplitMultiheadAttention (q/k/v_proj -> out_proj) and Hugging
-    Face BERT-style blocks (query/key/value -> sibling output.dense)."""
+    """Self-attention: hetmap's SplitMultiheadAttention (q/k/v_proj -> out_proj), Hugging
+    Face BERT-style blocks (query/key/value -> sibling output.dense), and attention modules
+    owning q/k/v/out (DistilBERT, ViT, T5; see _OWNED_ATTENTION) or a fused q/k/v (GPT-2)."""
     for name, module in model.named_modules():
         if isinstance(module, SplitMultiheadAttention):
             p = f"{name}." if name else ""
             yield WidenGroup("attention", (f"{p}q_proj", f"{p}k_proj", f"{p}v_proj"),
                              (f"{p}out_proj",), (), module.embed_dim, "pattern:split-mha",
                              module.num_heads, name)
+            continue
+        owned = _owned_attention(name, module) or _fused_attention(name, module)
+        if owned is not None:
+            yield owned
             continue
         inner = getattr(module, "self", None)
         out = getattr(getattr(module, "output", None), "dense", None)

@@ -170,15 +170,52 @@ def _widen_attention(modules: dict[str, nn.Module], group: WidenGroup, src: Tens
                      new_width: int, split: bool, generator: torch.Generator) -> None:
     """Wider heads with unchanged scores: new query dims are zero (or split copies) and the
     query is rescaled by sqrt(d'/d) to undo the change of the 1/sqrt(head_dim) scaling."""
-    q, k, v = (modules[n] for n in group.producers)
     d, nd = group.width // group.heads, new_width // group.heads
-    widen_out(q, src, generator, fresh_zero=not split, split=split, scale=math.sqrt(nd / d))
+    owner = modules[group.owner]
+    if group.fused == 3:  # GPT-2: q, k, v are the three blocks of one projection
+        q, k, v = _unfuse(modules[group.producers[0]], group.width)
+    else:
+        q, k, v = (modules[n] for n in group.producers)
+    scaling = getattr(owner, "scaling", None)
+    # scores scaled by 1/sqrt(head size) (computed, or held in `scaling`) need the query
+    # rescaled; a fixed other scaling (T5's 1.0) stays and so does the query
+    scaled = scaling is None or math.isclose(float(scaling), d ** -0.5)
+    widen_out(q, src, generator, fresh_zero=not split, split=split,
+              scale=math.sqrt(nd / d) if scaled else 1.0)
     widen_out(k, src, generator)
     widen_out(v, src, generator)
-    owner = modules[group.owner]
+    if group.fused == 3:
+        _refuse(modules[group.producers[0]], (q, k, v))
+        owner.split_size = new_width
     if isinstance(owner, SplitMultiheadAttention):  # embed_dim only sizes the head merge
         owner.head_dim, owner.embed_dim = nd, new_width
-    else:
-        owner.attention_head_size, owner.all_head_size = nd, new_width
-        if getattr(owner, "scaling", None) is not None:
-            owner.scaling = nd ** -0.5
+        return
+    for attr in ("attention_head_size", "head_dim", "key_value_proj_dim"):
+        if isinstance(getattr(owner, attr, None), int):
+            setattr(owner, attr, nd)
+    for attr in ("all_head_size", "inner_dim"):
+        if isinstance(getattr(owner, attr, None), int):
+            setattr(owner, attr, new_width)
+    if scaling is not None and scaled:
+        owner.scaling = nd ** -0.5
+
+
+def _unfuse(qkv: nn.Linear, width: int) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
+    """The q, k and v blocks of a fused projection as three Linear layers (copies)."""
+    parts = []
+    for i in range(3):
+        part = nn.Linear(qkv.in_features, width, bias=qkv.bias is not None)
+        with torch.no_grad():
+            part.weight.copy_(qkv.weight[i * width:(i + 1) * width])
+            if qkv.bias is not None:
+                part.bias.copy_(qkv.bias[i * width:(i + 1) * width])
+        parts.append(part)
+    return parts[0], parts[1], parts[2]
+
+
+def _refuse(qkv: nn.Linear, parts: tuple[nn.Linear, ...]) -> None:
+    """Write widened q, k, v blocks back into the fused projection."""
+    _set(qkv, "weight", torch.cat([p.weight.detach() for p in parts]))
+    if qkv.bias is not None:
+        _set(qkv, "bias", torch.cat([p.bias.detach() for p in parts]))
+    _set_width(qkv, out_width=sum(p.out_features for p in parts))

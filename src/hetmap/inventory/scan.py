@@ -2,29 +2,95 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
-from collections.abc import Iterator
+import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from hetmap.errors import ConfigError, InputShapeError, ModelError
+from hetmap.errors import ConfigError, HetmapError, InputShapeError, ModelError
 from hetmap.inputs import ModelInput, batch_size_of, call_model
 from hetmap.inventory.normalize import normalize_model
+from hetmap.inventory.work import UnmappedWork, count_work, warn_functional
 from hetmap.layers import LayerSpec, is_mappable, macs_of_call
 
 
-def check_tile(tile: tuple[int, int]) -> tuple[int, int]:
-    try:
-        rows, cols = (int(v) for v in tile)
-    except (TypeError, ValueError):
-        raise ConfigError(f"tile must be a pair (rows, cols), got {tile!r}") from None
+def check_tile(tile: Any) -> tuple[int, int]:
+    """(rows, cols) of a crossbar tile as two positive integers, or a ConfigError.
+
+    Floats are refused, not rounded: a 64.7-row tile does not exist, and silently using 64
+    rows would make every tile count and utilisation wrong without a word."""
+    if isinstance(tile, str | bytes) or not isinstance(tile, Sequence) or len(tile) != 2:
+        raise ConfigError(f"tile must be a pair (rows, cols) of positive integers, e.g. "
+                          f"(512, 512); got {tile!r}")
+    values = []
+    for axis, value in zip(("rows", "cols"), tile, strict=True):
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            values.append(operator.index(value))
+        except TypeError:
+            raise ConfigError(f"tile {axis} must be a whole number, got {value!r} in tile "
+                              f"{tuple(tile)!r}; give the crossbar size in cells, e.g. "
+                              "(512, 512)") from None
+    rows, cols = values
     if rows <= 0 or cols <= 0:
-        raise ConfigError(f"tile sizes must be positive, got rows={rows}, cols={cols}")
+        raise ConfigError(f"tile sizes must be positive, got rows={rows}, cols={cols}; give "
+                          "the crossbar size in cells, e.g. (512, 512)")
     return rows, cols
+
+
+def check_model(model: Any, who: str) -> nn.Module:
+    """`model` if hetmap can run it: a torch Module whose weights hold real values."""
+    if not isinstance(model, nn.Module):
+        raise ModelError(f"{who} needs a torch.nn.Module, got {type(model).__name__}")
+    meta = [name for name, t in (*model.named_parameters(), *model.named_buffers())
+            if t.is_meta]
+    if meta:
+        more = f" and {len(meta) - 3} more" if len(meta) > 3 else ""
+        raise ModelError(
+            f"{who}: {type(model).__name__} has tensors on the meta device (no values: "
+            f"{', '.join(meta[:3])}{more}), so it cannot run a forward. Load real weights "
+            "first: model.to_empty(device='cpu') then load_state_dict(...), or from_pretrained "
+            "without device_map='meta' / low_cpu_mem_usage tricks")
+    return model
+
+
+def check_patterns(patterns: Sequence[str], names: Sequence[str], what: str) -> None:
+    """Every glob pattern of `what` (e.g. 'exclude') matches a layer name, or a ConfigError:
+    a typo would otherwise silently exclude nothing."""
+    if isinstance(patterns, str):
+        raise ConfigError(f"{what} must be a list of layer names or glob patterns, got the "
+                          f"string {patterns!r}; write [{patterns!r}]")
+    dead = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+    if dead:
+        shown = ", ".join(list(names)[:6]) + (", ..." if len(names) > 6 else "")
+        raise ConfigError(f"{what} pattern(s) {dead} match no layer of the model; layer "
+                          f"names are module paths such as {shown} (see hetmap.scan(model, x))")
+
+
+def no_mappable_layer(model: nn.Module) -> ModelError:
+    return ModelError(f"{type(model).__name__} has no mappable layer (nn.Linear, nn.Conv1d, "
+                      "nn.Conv2d, nn.MultiheadAttention or transformers Conv1D), so there is "
+                      "nothing to map or widen; pass the model whose layers should go onto "
+                      "the chip")
+
+
+def run_example(model: nn.Module, example_input: ModelInput) -> Any:
+    """The model's output on `example_input`; a failing forward is an InputShapeError."""
+    try:
+        return call_model(model, example_input)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        if isinstance(err, HetmapError):
+            raise
+        raise InputShapeError(
+            f"the model failed on the example input ({_describe(example_input)}): {err}. "
+            "Pass an input the model accepts, with a batch dimension first") from err
 
 
 @dataclass(frozen=True)
@@ -89,6 +155,7 @@ class Inventory:
     tile: tuple[int, int]
     batch_size: int
     other_params: int = 0  # parameters outside mappable layers (norms, embeddings, ...)
+    unmapped: tuple[UnmappedWork, ...] = ()  # MACs of the forward outside mappable layers
     _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -114,8 +181,25 @@ class Inventory:
         return tuple(layer.name for layer in self.layers)
 
     @property
-    def total_macs(self) -> int:
+    def mappable_macs(self) -> int:
+        """MACs per inference of the mappable layers (what a mapping places)."""
         return sum(layer.macs for layer in self.layers)
+
+    @property
+    def unmapped_macs(self) -> int:
+        """MACs per inference no mappable layer performs: attention score matmuls, LSTM/GRU,
+        transposed convolutions, functional calls (they run on the digital core)."""
+        return sum(w.macs for w in self.unmapped)
+
+    @property
+    def total_macs(self) -> int:
+        """Every MAC of the forward, per inference: mappable plus unmapped."""
+        return self.mappable_macs + self.unmapped_macs
+
+    @property
+    def mappable_share(self) -> float:
+        """Fraction of the forward's MACs that mappable layers perform."""
+        return self.mappable_macs / self.total_macs if self.total_macs else 1.0
 
     @property
     def total_params(self) -> int:
@@ -141,15 +225,24 @@ class Inventory:
                          f"{f'{layer.rows}x{layer.cols}':>13} {layer.tiles:>5} "
                          f"{layer.tile_utilisation:>6.1%}")
         lines.append("-" * len(head))
-        lines.append(f"{len(self.layers)} mappable layers, {self.total_macs:,} MACs per inference, "
-                     f"{self.total_params:,} params, {self.total_tiles} tiles of "
+        lines.append(f"{len(self.layers)} mappable layers, {self.mappable_macs:,} MACs per "
+                     f"inference, {self.total_params:,} params, {self.total_tiles} tiles of "
                      f"{self.tile[0]}x{self.tile[1]}")
+        if self.unmapped:
+            lines.append(f"unmapped work (digital): {self.unmapped_macs:,} MACs; mappable "
+                         f"layers do {self.mappable_share:.1%} of the {self.total_macs:,}")
+            for w in sorted(self.unmapped, key=lambda w: -w.macs):
+                where = f"{w.where or '<model>'} ({w.module_type})"
+                site = f" at {w.site}" if w.site else ""
+                lines.append(f"  {where[-40:]:<40} {w.op:<12} {w.kind:<11} {w.macs:>12,}{site}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"tile": list(self.tile), "batch_size": self.batch_size,
                 "other_params": self.other_params, "fingerprint": self.fingerprint,
-                "total_macs": self.total_macs, "layers": [la.to_dict() for la in self.layers]}
+                "total_macs": self.total_macs, "mappable_macs": self.mappable_macs,
+                "layers": [la.to_dict() for la in self.layers],
+                "unmapped": [w.to_dict() for w in self.unmapped]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -158,7 +251,8 @@ class Inventory:
     def from_dict(cls, d: dict[str, Any]) -> Inventory:
         return cls(tuple(LayerInfo.from_dict(la) for la in d["layers"]),
                    (int(d["tile"][0]), int(d["tile"][1])), int(d["batch_size"]),
-                   int(d.get("other_params", 0)))
+                   int(d.get("other_params", 0)),
+                   tuple(UnmappedWork.from_dict(w) for w in d.get("unmapped", ())))
 
     @classmethod
     def from_json(cls, text: str) -> Inventory:
@@ -178,9 +272,10 @@ class _Record:
     skippable: bool = True
 
 
-def trace_layers(model: nn.Module, example_input: ModelInput,
-                 spec_of: dict[str, LayerSpec]) -> dict[str, _Record]:
-    """Run one forward and record, for each named layer, its calls, shapes and MACs."""
+def trace_layers(model: nn.Module, example_input: ModelInput, spec_of: dict[str, LayerSpec],
+                 batch_size: int) -> tuple[dict[str, _Record], tuple[UnmappedWork, ...]]:
+    """Run one forward and record, for each named layer, its calls, shapes and MACs, and the
+    work (per inference) no mappable layer performs."""
     records: dict[str, _Record] = {}
     handles = []
     modules = dict(model.named_modules())
@@ -206,17 +301,13 @@ def trace_layers(model: nn.Module, example_input: ModelInput,
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            call_model(model, example_input)
-    except (RuntimeError, ValueError, TypeError, IndexError) as err:
-        raise InputShapeError(
-            f"the model failed on the example input ({_describe(example_input)}): {err}. "
-            "Pass an input the model accepts, with a batch dimension first") from err
+        with torch.no_grad(), count_work(model, set(spec_of)) as counter:
+            run_example(model, example_input)
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
-    return records
+    return records, counter.result(batch_size)
 
 
 def _describe(example_input: ModelInput) -> str:
@@ -242,17 +333,14 @@ def scan(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (5
     are left out, since they cost nothing and no mapping can affect them.
     """
     tile = check_tile(tile)
-    if not isinstance(model, nn.Module):
-        raise ModelError(f"scan needs a torch.nn.Module, got {type(model).__name__}")
-    model = normalize_model(model)
+    model = normalize_model(check_model(model, "scan"))
     specs = mappable_specs(model)
     if not specs:
-        raise ModelError(f"{type(model).__name__} has no mappable layer (nn.Linear, nn.Conv1d, "
-                         "nn.Conv2d, nn.MultiheadAttention or transformers Conv1D)")
+        raise no_mappable_layer(model)
     bs = batch_size if batch_size is not None else batch_size_of(example_input)
     if bs <= 0:
         raise InputShapeError(f"batch_size must be positive, got {bs}")
-    records = trace_layers(model, example_input, specs)
+    records, unmapped = trace_layers(model, example_input, specs, bs)
     if not records:
         raise ModelError(f"the forward of {type(model).__name__} called none of its "
                          f"{len(specs)} mappable layers with a tensor")
@@ -266,4 +354,5 @@ def scan(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (5
             skippable=rec.skippable))
     mapped = {id(p) for name in records for p in dict(model.named_modules())[name].parameters()}
     other = sum(p.numel() for p in model.parameters() if id(p) not in mapped)
-    return Inventory(tuple(layers), tile, bs, other)
+    warn_functional(unmapped)
+    return Inventory(tuple(layers), tile, bs, other, unmapped)

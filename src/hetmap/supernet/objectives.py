@@ -19,12 +19,17 @@ from hetmap.inventory.variants import VARIANTS, ShapeVariants
 class Objectives:
     """Hardware-side scores of one mapping."""
 
-    analog_mac_ratio: float  # analog MACs / executed MACs (skipped layers execute none)
+    # analog MACs / MACs the mappable layers execute (skipped layers execute none): the share
+    # a mapping decides. Work no mappable layer does (attention score matmuls, LSTM/GRU,
+    # ConvTranspose, functional calls: Inventory.unmapped) is not in this denominator.
+    analog_mac_ratio: float
     digital_weight_bytes: float  # weights and biases held in digital memory
     analog_tiles: int
     tile_utilisation: float  # used cells / cells of the tiles analog layers occupy
     total_params: int  # parameters of the model as mapped (skipped layers removed)
     skipped_mac_ratio: float  # MACs removed by skip / MACs of the network at its widths
+    # analog MACs / every MAC the forward executes, unmapped (digital) work included
+    analog_mac_ratio_total: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +68,7 @@ class ObjectiveTable:
         self.params = np.zeros(shape, dtype=np.int64)
         self.tile_cells = inventory.tile[0] * inventory.tile[1]
         self.other_params = inventory.other_params
+        self.unmapped_macs = inventory.unmapped_macs  # always executed, always digital
         for i, name in enumerate(order):
             for v in range(n_variants):
                 layer = inventory[name] if variants is None else variants.layers[i][v]
@@ -117,6 +123,8 @@ class ObjectiveTable:
             "tile_utilisation": util,
             "total_params": total(self.params) + self.other_params,
             "skipped_mac_ratio": 1.0 - executed / total(self.macs),
+            "analog_mac_ratio_total": np.where(executed + self.unmapped_macs > 0,
+                                               analog / (executed + self.unmapped_macs), 0.0),
         }
 
     def evaluate(self, choices: dict[str, str]) -> Objectives:
@@ -128,4 +136,5 @@ class ObjectiveTable:
             tile_utilisation=float(values["tile_utilisation"][0]),
             total_params=int(values["total_params"][0]),
             skipped_mac_ratio=float(values["skipped_mac_ratio"][0]),
+            analog_mac_ratio_total=float(values["analog_mac_ratio_total"][0]),
         )

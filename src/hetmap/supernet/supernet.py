@@ -19,7 +19,7 @@ from hetmap.candidates.registry import check_candidate
 from hetmap.errors import ConfigError, MappingError, UnknownCandidateError
 from hetmap.inputs import ModelInput, call_model
 from hetmap.inventory import Inventory, normalize_model, scan
-from hetmap.inventory.scan import check_tile
+from hetmap.inventory.scan import check_model, check_patterns, check_tile
 from hetmap.inventory.variants import ShapeVariants, WidthGroup, shape_variants
 from hetmap.mapping import NARROW, WIDE, Mapping
 from hetmap.supernet.choice import ChoiceLayer, Mode
@@ -277,15 +277,12 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
     """
     from hetmap.candidates.analog import AnalogConfig
 
-    candidates = tuple(dict.fromkeys(candidates))
-    if not candidates:
-        raise ConfigError("candidates must name at least one candidate")
-    for name in (*candidates, fixed):
-        check_candidate(name)
+    candidates = _check_arguments(model, candidates, exclude, fixed)
     analog = analog if analog is not None else AnalogConfig()
     tile = check_tile(tile if tile is not None else analog.tile)
     net = normalize_model(copy.deepcopy(model), inplace=True)
     inventory = scan(net, example_input, tile=tile)
+    check_patterns(exclude, inventory.names, "exclude")
     modules = dict(net.named_modules())
     gates = _gates(net, inventory, widths)
     consumed = {c: gate for gate in gates for c in gate.group.consumers}
@@ -314,8 +311,7 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
         if not excluded:
             searchable.append(info.name)
     if not searchable:
-        raise ConfigError(f"every mappable layer is excluded by {list(exclude)}; "
-                          "exclude fewer layers")
+        raise _nothing_searchable(candidates, exclude)
     sn = Supernet(net, inventory, choices, tuple(searchable),
                   {"candidates": candidates, "exclude": tuple(exclude), "fixed": fixed,
                    "tile": tile}, gates)
@@ -323,6 +319,34 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
     if calibrate:
         sn.calibrate([example_input])
     return sn
+
+
+def _check_arguments(model: Any, candidates: Sequence[str], exclude: Sequence[str],
+                     fixed: str) -> tuple[str, ...]:
+    """The candidate names, deduplicated, once the arguments make sense (or a HetmapError)."""
+    check_model(model, "build_supernet")
+    if isinstance(candidates, str):
+        raise ConfigError(f"candidates must be a list of candidate names, got the string "
+                          f"{candidates!r}; write candidates=[{candidates!r}]")
+    if isinstance(exclude, str):
+        raise ConfigError(f"exclude must be a list of layer names or glob patterns, got the "
+                          f"string {exclude!r}; write exclude=[{exclude!r}]")
+    names = tuple(dict.fromkeys(candidates))
+    if not names:
+        raise ConfigError("candidates must name at least one candidate")
+    for name in (*names, fixed):
+        check_candidate(name)
+    return names
+
+
+def _nothing_searchable(candidates: tuple[str, ...], exclude: Sequence[str]) -> ConfigError:
+    if set(candidates) == {"skip"}:
+        return ConfigError("candidates=['skip'] offers no choice on this model: 'skip' is "
+                           "only offered on layers whose output keeps their input's shape, "
+                           "and no layer here does; add a computing candidate such as "
+                           "'fp32', 'int8' or 'analog'")
+    return ConfigError(f"every mappable layer is excluded by {list(exclude)}; exclude fewer "
+                       "layers")
 
 
 def _make_candidates(names: Sequence[str], spec: Any, options: dict[str, Any],

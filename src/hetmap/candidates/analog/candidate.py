@@ -2,6 +2,14 @@
 
 The candidate owns only its learned input ranges (one per tile row slice) and their
 initialisation counters; the weight and bias are the shared ones passed at call time.
+
+Input ranges start as the running mean of `init_std_alpha` x std of the first
+`init_from_data` training batches (lightning's rule). Ranges first observed in eval mode
+(`Supernet.calibrate`, as `build_supernet` does on the example input) are provisional: they
+serve evaluation before any training, and the first training forward starts the mean afresh
+from train-mode inputs. Eval-mode activations can differ wildly from train-mode ones (an
+untrained BatchNorm passes raw activations in eval mode and normalises them in training), and
+ranges fitted to one would clip every input of the other, leaving no gradient past the clip.
 `noise_scale` (stage-2 ramp) scales output and weight noise and blends the DAC/ADC
 quantization in (`x + s * (q(x) - x)`); at 0 the exact layer runs, at 1 the target config.
 """
@@ -38,6 +46,7 @@ class AnalogCandidate(Candidate):
             self.register_parameter("input_range", None)
             self.register_buffer("input_range_update_idx", None)
         self._ranges_done = config.init_from_data == 0
+        self._provisional = False  # ranges so far come only from eval-mode forwards
         self._rpu: dict[float, Any] = {}
 
     def respec(self, spec: LayerSpec) -> None:
@@ -63,11 +72,27 @@ class AnalogCandidate(Candidate):
         return self._ranges_done or self.input_range is None
 
     def observe(self, x: Tensor, weight: Tensor) -> None:
-        if self.input_range is None or self.ranges_initialised:
+        if self.input_range is None:
+            return
+        self._restart_provisional_ranges()
+        if self.ranges_initialised:
             return
         assert self.input_range_update_idx is not None
+        if not self.training and not bool(self.input_range_update_idx.any()):
+            self._provisional = True
         init_input_range(self.plan, x.detach(), self.input_range, self.input_range_update_idx,
                          self.config)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._provisional = False  # ranges from a checkpoint are kept as they were saved
+
+    def _restart_provisional_ranges(self) -> None:
+        """In training, forget ranges that only eval-mode inputs set (see the module doc)."""
+        if self.training and self._provisional and self.input_range_update_idx is not None:
+            self.input_range_update_idx.zero_()
+            self._ranges_done = self.config.init_from_data == 0
+            self._provisional = False
 
     def lightning_config(self) -> Any:
         """The aihwkit-lightning config at the current noise scale (cached)."""
@@ -80,6 +105,9 @@ class AnalogCandidate(Candidate):
             return self.spec.forward(x, weight, bias)
         if self.config.backend == "lightning":
             from hetmap.candidates.analog.lightning_backend import lightning_run
+
+            if self.training:
+                self._restart_provisional_ranges()
 
             return lightning_run(self.plan, self.lightning_config(), x, weight, bias,
                                  self.input_range, self.input_range_update_idx, self.training,

@@ -519,8 +519,13 @@ def analog_forward(c: Ctx, x: Tensor, weight: Tensor, bias: Tensor | None,
 @torch.no_grad()
 def init_input_range(plan: Plan, x: Tensor, ir: Tensor, count: Tensor, config: AnalogConfig,
                      ) -> None:
-    """Lightning's input-range initialisation: running mean of `init_std_alpha * std` of each
-    slice's (unfolded) input over the first `init_from_data` batches."""
+    """Lightning's input-range initialisation, with a coverage floor: running mean, over the
+    first `init_from_data` batches, of `init_std_alpha * std` of each slice's (unfolded)
+    input, raised where needed so that `input_min_percentage` of the batch's inputs lie
+    inside the range. The clip is symmetric about 0 while std is about the mean: an input
+    with an offset and a small spread (pooled features at batch size 1) would otherwise be
+    clipped whole and pass no gradient. Zero-mean inputs keep lightning's value (3 std
+    already holds 99.7 % of a Gaussian)."""
     spec = plan.spec
     if spec.kind != "linear" and spec.padding_mode != "zeros":
         x = F.pad(x, spec.reversed_padding(), mode=spec.padding_mode)
@@ -528,9 +533,18 @@ def init_input_range(plan: Plan, x: Tensor, ir: Tensor, count: Tensor, config: A
         idx = count[i]
         if idx >= config.init_from_data:
             continue
-        std = plan.unfolded_std(plan.take(x, s), s)
+        xs = plan.take(x, s)
+        std = plan.unfolded_std(xs, s)
         if std > 0.0:
-            ir.data[i] = ((ir.data[i].float() * idx + config.init_std_alpha * std.float())
-                          / (idx + 1)).to(dtype=ir.dtype)
+            value = torch.maximum(config.init_std_alpha * std.float(),
+                                  _coverage(xs, config.input_min_percentage))
+            ir.data[i] = ((ir.data[i].float() * idx + value) / (idx + 1)).to(dtype=ir.dtype)
             count[i] += 1
         ir.data[i] = ir.data[i].abs()
+
+
+def _coverage(xs: Tensor, share: float) -> Tensor:
+    """The smallest range that holds `share` of the entries of `xs` (|x| quantile)."""
+    flat = xs.detach().abs().flatten().float()
+    k = min(flat.numel(), max(1, math.ceil(share * flat.numel())))
+    return flat.kthvalue(k).values
