@@ -200,7 +200,6 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
         else:
             entry.update(digital.get(name, {"as": "plain fp32 layer"}))
         layers[name] = entry
-    analog_cfg = supernet.options.get("analog")
     paths = {"mapping": out / "mapping.json", "model": out / "model.pt",
              "state_dict": out / "state_dict.pt", "deploy": out / "deploy.json",
              "readme": out / "README.txt"}
@@ -213,7 +212,10 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
         "model_class": f"{user_class.__module__}.{user_class.__qualname__}",
         "fingerprint": supernet.fingerprint, "layers": layers,
         "widths": {g: full[g] for g in supernet.gate_names},
-        "analog_config": analog_cfg.model_dump(mode="json") if analog_cfg is not None else None,
+        "analog_config": supernet.options.analog.model_dump(mode="json"),
+        "rpu_config": "the analog config's to_aihwkit()" if rpu_config is None
+        else "given to export (rpu_config=...)",
+        "supernet_options": supernet.options.to_dict(),
         "load": "aihwkit.nn.AnalogWrapper(torch.load('model.pt', weights_only=False))"})
     atomic_write_text(paths["readme"], README.format(
         version=__version__, model=user_class.__name__, torch=torch.__version__,

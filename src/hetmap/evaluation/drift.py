@@ -96,11 +96,7 @@ def _rpu_config_of(supernet: Supernet, name: str) -> Any:
     # aihwkit also asks about containers (e.g. 'features'), which use the default config
     known = name in supernet.all_layer_names and "analog" in supernet.candidates(name)
     cand = supernet.candidate(name, "analog") if known else None
-    config = getattr(cand, "config", None) or supernet.options.get("analog")
-    if config is None:
-        from hetmap.candidates.analog import AnalogConfig
-
-        config = AnalogConfig()
+    config = getattr(cand, "config", None) or supernet.options.analog
     return config.to_aihwkit()
 
 
