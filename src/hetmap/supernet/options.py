@@ -35,6 +35,10 @@ class SupernetOptions:
                            tuple(sorted((str(k), v) for k, v in self.candidate_options)))
         if not isinstance(self.analog, AnalogConfig):
             raise ConfigError(f"analog must be an AnalogConfig, got {type(self.analog).__name__}")
+        if self.tile != self.analog.tile:
+            raise ConfigError(f"tile {self.tile} differs from the analog config's "
+                              f"{self.analog.tile}: the objectives and the analog engine must "
+                              "use one tile")
         if "analog" in dict(self.candidate_options):
             raise ConfigError("the analog configuration is the 'analog' field, not a "
                               "candidate option")

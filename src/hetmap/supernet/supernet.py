@@ -273,7 +273,9 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
         (never on a width group's producers or consumers, whose shapes the choice changes).
     analog: an `AnalogConfig` (defaults to aihwkit's HWA preset values).
     exclude: layer names or glob patterns that stay on the `fixed` candidate.
-    tile: crossbar tile (rows, cols); defaults to the analog config's.
+    tile: crossbar tile (rows, cols) of the objectives *and* the analog engine (default: the
+        analog config's); an analog config that sets another tile is a ConfigError. For a
+        chip's tiles and DAC/ADC use `hetmap.config.analog_for_hardware(analog, hw)`.
     calibrate: observe the example input so int and analog ranges start from data.
     widths: groups of an adapted `model` (widened with init="zero") whose width becomes a
         searchable narrow/wide choice (see hetmap.supernet.width).
@@ -284,7 +286,10 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
     for name in (*candidates, fixed):
         check_candidate(name)
     analog = analog if analog is not None else AnalogConfig()
-    tile = check_tile(tile if tile is not None else analog.tile)
+    if tile is not None:  # the engine simulates the tiles the objectives count
+        tile = check_tile(tile)
+        analog = analog.with_geometry(f"build_supernet(tile={tile})", tile=tile)
+    tile = check_tile(analog.tile)
     net = normalize_model(copy.deepcopy(model), inplace=True)
     inventory = scan(net, example_input, tile=tile)
     modules = dict(net.named_modules())
