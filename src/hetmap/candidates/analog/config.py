@@ -179,7 +179,10 @@ class AnalogConfig(BaseModel):
 
     def to_aihwkit(self) -> Any:
         """An aihwkit `InferenceRPUConfig` with the same DAC/ADC/output-noise/tile settings,
-        PCM-like programming/drift noise (g_max=25) and global drift compensation."""
+        the same weight-to-ADC-range scaling (per column with per-channel clipping, else per
+        tile), PCM-like programming/drift noise (g_max=25) and global drift compensation.
+        With that noise off, aihwkit's forward equals hetmap's eval-mode analog path (see
+        tests/evaluation/test_deploy_equals_search.py)."""
         from aihwkit.inference import GlobalDriftCompensation, PCMLikeNoiseModel
         from aihwkit.simulator.configs import InferenceRPUConfig
         from aihwkit.simulator.parameters.enums import (
@@ -198,12 +201,19 @@ class AnalogConfig(BaseModel):
         fwd.is_perfect = False
         fwd.bound_management = BoundManagementType.NONE
         fwd.noise_management = NoiseManagementType.NONE
+        # The ADC range scales with the weight maximum per column (per-channel clipping) or
+        # per row slice of the layer, exactly as in hetmap's analog path (engine.row_wmax),
+        # so that the deployed model computes what the search scored. Splitting columns over
+        # tiles changes nothing per column; per slice it would split the maximum, so the
+        # columns then stay on one tile as in hetmap's engine (and aihwkit-lightning).
+        per_channel = self.clip_type == "layer_gaussian_per_channel"
         rpu.mapping.max_input_size = self.tile_rows
-        rpu.mapping.max_output_size = self.tile_cols
+        rpu.mapping.max_output_size = self.tile_cols if per_channel else 0
         rpu.mapping.digital_bias = True
         rpu.mapping.weight_scaling_omega = 1.0
-        rpu.mapping.weight_scaling_columnwise = True
-        rpu.remap.type = WeightRemapType.CHANNELWISE_SYMMETRIC
+        rpu.mapping.weight_scaling_columnwise = per_channel
+        rpu.remap.type = WeightRemapType.CHANNELWISE_SYMMETRIC if per_channel \
+            else WeightRemapType.LAYERWISE_SYMMETRIC
         if self.has_weight_noise:
             rpu.modifier.type = WeightModifierType.ADD_NORMAL
             rpu.modifier.std_dev = self.weight_noise
