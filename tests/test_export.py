@@ -88,6 +88,10 @@ def test_exported_model_runs_without_hetmap(user_net: torch.nn.Module, tmp_path:
     assert info["layers"]["conv2"]["as"] == "aihwkit analog layer"
     assert info["layers"]["conv1"]["weight_bits"] == 8 and info["layers"]["fc1"]["act_bits"] == 4
     assert info["layers"]["conv3"]["as"] == "Identity"
+    assert info["analog_config"] is not None  # it was always null: options had no 'analog'
+    assert AnalogConfig.model_validate(info["analog_config"]) == sn.options.analog
+    assert info["analog_config"]["out_noise"] == 0.0
+    assert info["supernet_options"]["tile"] == list(sn.options.tile)
     assert "torch.load" in paths["readme"].read_text()
     state = torch.load(paths["state_dict"], weights_only=False)
     assert any(k.endswith("fc2.weight") for k in state)

@@ -22,14 +22,17 @@ Load (only torch, aihwkit and the model's own class need to be importable):
     y = model(x)
 
 The model is numerically the one hetmap.evaluation.drift.deploy builds (and evaluate_drift
-scores), except fp16/bf16 layers, whose activations are no longer rounded (a ~1e-3
-relative difference; weights are rounded as before).
+scores), i.e. the one the search scored (analog weights clipped as in training, BatchNorm
+recalibrated for the mapping when `bn_inputs` are given), except fp16/bf16 layers, whose
+activations are no longer rounded (a ~1e-3 relative difference; weights are rounded as
+before).
 """
 
 from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,8 @@ from torch import nn
 
 from hetmap.candidates import CandidateLayer, FloatCandidate, IntCandidate
 from hetmap.errors import ModelError
+from hetmap.evaluation.batchnorm import batchnorms
+from hetmap.inputs import ModelInput
 from hetmap.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from hetmap.mapping import Mapping
 from hetmap.supernet import Supernet
@@ -165,12 +170,17 @@ def drop_training_hooks(model: nn.Module) -> int:
 
 
 def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str], *,
-           rpu_config: Any = None, deterministic: bool = True) -> dict[str, Path]:
+           rpu_config: Any = None, deterministic: bool = True,
+           bn_inputs: Sequence[ModelInput] = ()) -> dict[str, Path]:
     """Write mapping.json, model.pt, state_dict.pt, deploy.json and README.txt into
     `out_dir`; returns their paths. The supernet is not changed.
 
-    rpu_config, deterministic: as for `hetmap.evaluation.drift.deploy` (deterministic=True
-    puts the analog layers on aihwkit's torch tile, as hetmap's drift evaluation does)."""
+    The model is `hetmap.evaluation.drift.deploy`'s, i.e. the one the search scored: analog
+    weights clipped as in training, BatchNorm recalibrated for the mapping on `bn_inputs`
+    (pass the Evaluator's, `calibration_inputs(task.loaders(batch_size, seed).train,
+    bn_batches)`; none: the supernet's shared statistics, said so in deploy.json).
+    rpu_config, deterministic: as for `deploy` (deterministic=True puts the analog layers on
+    aihwkit's torch tile, as hetmap's drift evaluation does)."""
     import aihwkit
 
     from hetmap._version import __version__
@@ -179,7 +189,8 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
     mapping.validate(supernet)
     out = Path(out_dir)
     model = unwrap(deploy(supernet, mapping, rpu_config=rpu_config,
-                          deterministic=deterministic))
+                          deterministic=deterministic, bn_inputs=bn_inputs))
+    has_bn = bool(batchnorms(model))
     drop_training_hooks(model)
     digital = make_portable(model)
     user_class = type(supernet.model)
@@ -200,7 +211,6 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
         else:
             entry.update(digital.get(name, {"as": "plain fp32 layer"}))
         layers[name] = entry
-    analog_cfg = supernet.options.get("analog")
     paths = {"mapping": out / "mapping.json", "model": out / "model.pt",
              "state_dict": out / "state_dict.pt", "deploy": out / "deploy.json",
              "readme": out / "README.txt"}
@@ -213,7 +223,13 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
         "model_class": f"{user_class.__module__}.{user_class.__qualname__}",
         "fingerprint": supernet.fingerprint, "layers": layers,
         "widths": {g: full[g] for g in supernet.gate_names},
-        "analog_config": analog_cfg.model_dump(mode="json") if analog_cfg is not None else None,
+        "analog_config": supernet.options.analog.model_dump(mode="json"),
+        "rpu_config": "the analog config's to_aihwkit()" if rpu_config is None
+        else "given to export (rpu_config=...)",
+        "supernet_options": supernet.options.to_dict(),
+        "batchnorm": None if not has_bn else
+        f"recalibrated for this mapping on {len(bn_inputs)} training batches" if bn_inputs
+        else "the supernet's shared statistics (export got no bn_inputs)",
         "load": "aihwkit.nn.AnalogWrapper(torch.load('model.pt', weights_only=False))"})
     atomic_write_text(paths["readme"], README.format(
         version=__version__, model=user_class.__name__, torch=torch.__version__,

@@ -189,12 +189,16 @@ class Session:
         model, _ = starting_model(cfg, self.task, self.rd, self.device, self.log)
         example = self.task.example_input(8)
         widths: tuple[Any, ...] = ()
+        from hetmap.config import analog_for_hardware
+        from hetmap.hardware import load_hardware
+
+        hw = load_hardware(cfg.hardware)
+        analog = analog_for_hardware(cfg.analog, hw)  # the chip's tiles and DAC/ADC
         if cfg.method == "mpaas":
             from hetmap.adaptation import adapt, width_groups
-            from hetmap.hardware import load_hardware
 
-            hw = load_hardware(cfg.hardware)  # widenings may not slow its analog core down
-            model, adapt_report = adapt(model, example, tile=cfg.analog.tile,
+            # widen against the chip's tiles; widenings may not slow its analog core down
+            model, adapt_report = adapt(model, example, tile=analog.tile,
                                         policy=cfg.adapt.policy(cfg.seed),
                                         hardware=hw if hw.analog is not None else None)
             self.rd.write_json("adapt.json", adapt_report.to_dict())
@@ -202,8 +206,9 @@ class Session:
             if cfg.adapt.search:
                 widths = width_groups(adapt_report)
                 self.log(f"{len(widths)} widened groups are searchable width choices")
-        sn = build_supernet(model, example, candidates=cfg.candidates, analog=cfg.analog,
-                            exclude=cfg.exclude, widths=widths).to(self.device)
+        sn = build_supernet(model, example, candidates=cfg.candidates, analog=analog,
+                            tile=analog.tile, exclude=cfg.exclude,
+                            widths=widths).to(self.device)
         trained = self.rd.root / TRAINED
         if trained.exists():
             from hetmap.tasks.checkpoints import load_checkpoint

@@ -7,6 +7,8 @@ import torch
 from pydantic import ValidationError
 
 from hetmap.candidates.analog import AnalogConfig
+from hetmap.candidates.analog.config import converter_levels
+from hetmap.errors import ConfigError
 
 
 def test_defaults_follow_hwa_preset() -> None:
@@ -25,6 +27,21 @@ def test_validation_names_the_field() -> None:
         AnalogConfig(input_range=False)
     with pytest.raises(ValidationError, match="backend"):
         AnalogConfig(backend="cuda")
+
+
+def test_with_geometry_fills_defaults_and_refuses_explicit_disagreement() -> None:
+    assert converter_levels(8) == 254 and converter_levels(6) == 62
+    chip = AnalogConfig(out_noise=0.02).with_geometry("chip", tile=(128, 64), dac_bits=6,
+                                                      adc_bits=7)
+    assert chip.tile == (128, 64) and (chip.inp_res, chip.out_res) == (62, 126)
+    assert chip.out_noise == 0.02
+    assert AnalogConfig(tile_rows=128).with_geometry("chip", tile=(128, 512)).tile == (128, 512)
+    with pytest.raises(ConfigError, match=r"sets tile_rows=512 but chip has 128-row tiles"):
+        AnalogConfig(tile_rows=512).with_geometry("chip", tile=(128, 64))
+    with pytest.raises(ConfigError, match=r"sets inp_res=30 but chip has 6-bit DACs"):
+        AnalogConfig(inp_res=30).with_geometry("chip", dac_bits=6)
+    with pytest.raises(ConfigError, match="256-row"):  # the first geometry now counts as set
+        chip.with_geometry("another chip", tile=(256, 256))
 
 
 def test_to_lightning_fields() -> None:

@@ -1,5 +1,6 @@
 """Run configuration: YAML validated by pydantic models, `--set` overrides, one-line errors."""
 
+from hetmap.config.analog import analog_for_hardware
 from hetmap.config.example import example_config
 from hetmap.config.load import (
     apply_overrides,
@@ -19,7 +20,7 @@ from hetmap.config.schema import (
     strategy_names,
 )
 
-__all__ = ["DriftSection", "ModelSection", "RunConfig",
-           "SearchSection", "TaskSection", "apply_overrides", "dump_config", "example_config",
+__all__ = ["DriftSection", "ModelSection", "RunConfig", "SearchSection", "TaskSection",
+           "analog_for_hardware", "apply_overrides", "dump_config", "example_config",
            "format_error", "load_config", "parse_duration", "parse_override", "strategy_names",
            "validate_config"]

@@ -243,8 +243,12 @@ class RunConfig(Section):
                                   description="hardware candidates offered to every layer")
     exclude: list[str] = Field(default_factory=list,
                                description="layer names or glob patterns kept on fp32")
-    analog: AnalogConfig = Field(default_factory=AnalogConfig)
     hardware: str = Field("hermes-pcm", description="hardware preset name or YAML file")
+    analog: AnalogConfig = Field(
+        default_factory=AnalogConfig, validate_default=True,
+        description="the analog candidate's non-idealities; its tile_rows, tile_cols, inp_res "
+                    "and out_res follow the hardware's analog core (set them only to the same "
+                    "values)")
     train: TrainConfig = Field(default_factory=TrainConfig)
     search: SearchSection = Field(default_factory=SearchSection)
     drift: DriftSection = Field(default_factory=DriftSection)
@@ -280,6 +284,17 @@ class RunConfig(Section):
             return str(path)
         raise ValueError(f"{name!r} is neither a preset ({', '.join(preset_names())}) nor an "
                          "existing .yaml file")
+
+    @field_validator("analog")
+    @classmethod
+    def _analog_on_hardware(cls, analog: AnalogConfig, info: ValidationInfo) -> AnalogConfig:
+        """The hardware's tiles and DAC/ADC (`hardware` is validated first: declared first)."""
+        from hetmap.config.analog import analog_for_hardware
+
+        hardware = info.data.get("hardware")
+        if hardware is None:  # the hardware itself is invalid and reported as such
+            return analog
+        return analog_for_hardware(analog, hardware)  # a ConfigError is a ValueError
 
     @model_validator(mode="after")
     def _analog_needed(self) -> RunConfig:

@@ -1,6 +1,7 @@
 """Scoring mappings: named objectives and constraints, Pareto ranking and hypervolume, the
 shared-weight Evaluator, and drift-aware evaluation of deployed (aihwkit) models."""
 
+from hetmap.evaluation.batchnorm import batchnorms, calibration_inputs, recalibrate_batchnorm
 from hetmap.evaluation.evaluator import DEFAULT_OBJECTIVES, Evaluator
 from hetmap.evaluation.objectives import (
     DERIVED,
@@ -24,6 +25,8 @@ __all__ = [
     "DriftResult",
     "Evaluator",
     "Objective",
+    "batchnorms",
+    "calibration_inputs",
     "crowding_distance",
     "deploy",
     "evaluate_drift",
@@ -32,6 +35,7 @@ __all__ = [
     "non_dominated",
     "pareto_ranks",
     "parse_constraints",
+    "recalibrate_batchnorm",
     "to_minimisation",
     "torch_rpu_config",
 ]

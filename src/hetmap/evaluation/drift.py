@@ -25,7 +25,11 @@ import torch
 from torch import nn
 
 from hetmap.candidates import CandidateLayer
+from hetmap.candidates.analog import AnalogConfig
+from hetmap.candidates.analog.engine import clip_weight
 from hetmap.errors import ConfigError, ModelError
+from hetmap.evaluation.batchnorm import batchnorms, calibration_inputs, recalibrate_batchnorm
+from hetmap.inputs import ModelInput
 from hetmap.mapping import Mapping
 from hetmap.supernet import ChoiceLayer, Supernet
 
@@ -85,11 +89,15 @@ class DriftResult:
 
 
 # -- deployment ----------------------------------------------------------------------------
-def _plain_layer(choice: ChoiceLayer) -> nn.Module:
-    """An ordinary nn.Linear/Conv with (a copy of) the shared weights."""
+def _plain_layer(choice: ChoiceLayer, analog_config: AnalogConfig | None = None) -> nn.Module:
+    """An ordinary nn.Linear/Conv with (a copy of) the shared weights; for an analog layer,
+    the weights its analog path computes with (clipped by `analog_config`'s rule, as in
+    training and in the Evaluator's scores)."""
     layer = choice.spec.make_module()
+    weight = choice.weight if analog_config is None else clip_weight(choice.weight,
+                                                                     analog_config)
     with torch.no_grad():
-        layer.weight.copy_(choice.weight)
+        layer.weight.copy_(weight)
         if choice.bias is not None:
             layer.bias.copy_(choice.bias)
     return layer.to(choice.weight.device)
@@ -104,12 +112,16 @@ def _rpu_config_of(supernet: Supernet, name: str) -> Any:
     # aihwkit also asks about containers (e.g. 'features'), which use the default config
     known = name in supernet.all_layer_names and "analog" in supernet.candidates(name)
     cand = supernet.candidate(name, "analog") if known else None
-    config = getattr(cand, "config", None) or supernet.options.get("analog")
-    if config is None:
-        from hetmap.candidates.analog import AnalogConfig
-
-        config = AnalogConfig()
+    config = getattr(cand, "config", None) or supernet.options.analog
     return config.to_aihwkit()
+
+
+def _analog_config(cand: Any) -> AnalogConfig:
+    config = getattr(cand, "config", None)
+    if not isinstance(config, AnalogConfig):
+        raise ModelError(f"analog candidate {cand.name!r} ({type(cand).__name__}) has no "
+                         "AnalogConfig: deploy cannot tell which weights its tiles hold")
+    return config
 
 
 def _analog_tiles_by_slice(layer: nn.Module) -> list[list[nn.Module]]:
@@ -156,12 +168,18 @@ def torch_rpu_config(rpu_config: Any) -> Any:
 
 
 def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: Any = None,
-           input_ranges: InputRanges = "supernet", deterministic: bool = True) -> nn.Module:
-    """The deployable model of `mapping` (default: the active one) in eval mode.
+           input_ranges: InputRanges = "supernet", deterministic: bool = True,
+           bn_inputs: Sequence[ModelInput] = ()) -> nn.Module:
+    """The deployable model of `mapping` (default: the active one) in eval mode: the model
+    the search scored.
 
-    Analog layers become aihwkit AnalogLinear/AnalogConv1d/AnalogConv2d (weights copied from
-    the shared weights; rpu config: `rpu_config` or the candidate's AnalogConfig.to_aihwkit();
-    input ranges: the supernet's learned ones, or the config's with 'config'); digital layers
+    BatchNorm: recalibrated on `mapping`'s path over `bn_inputs` exactly as the Evaluator
+    does (`recalibrate_batchnorm`; pass the Evaluator's batches, `calibration_inputs(
+    task.loaders(batch_size, seed).train, bn_batches)`); without inputs the supernet's shared
+    statistics stay. Analog layers become aihwkit AnalogLinear/AnalogConv1d/AnalogConv2d
+    holding the weights the analog path computes with (the shared weights clipped as in
+    training; rpu config: `rpu_config` or the candidate's AnalogConfig.to_aihwkit(); input
+    ranges: the supernet's learned ones, or the config's with 'config'); digital layers
     become CandidateLayers running their (calibrated) candidate; skipped layers Identity;
     groups on a narrow width choice are built at their original width.
     deterministic: run the rpu config on aihwkit's torch tile (see the module docstring).
@@ -174,6 +192,7 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
     full = supernet._full_choices(mapping)
     with torch.random.fork_rng(devices=[]):
         model = supernet.model_for(mapping)  # narrow width choices at their real shapes
+        recalibrate_batchnorm(model, bn_inputs)  # the statistics the Evaluator scored with
         analog: dict[str, ChoiceLayer] = {}
         for name, choice in list(model.named_modules()):
             if not isinstance(choice, ChoiceLayer):
@@ -181,7 +200,7 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
             cand_name = full[name]
             cand = choice.candidates[cand_name]
             if cand.target == "analog":
-                model.set_submodule(name, _plain_layer(choice))
+                model.set_submodule(name, _plain_layer(choice, _analog_config(cand)))
                 analog[name] = choice
             elif cand.target == "none":
                 model.set_submodule(name, nn.Identity())
@@ -244,7 +263,8 @@ def _has_analog(model: nn.Module) -> bool:
 
 
 def _batches(task_or_loader: Any, split: str, batch_size: int, seed: int,
-             max_batches: int | None) -> tuple[list[Any], Any]:
+             max_batches: int | None) -> tuple[list[Any], Any, Any]:
+    """(scored batches, the task or None, the task's loaders or None)."""
     if hasattr(task_or_loader, "loaders") and hasattr(task_or_loader, "metric"):
         task = task_or_loader
         loaders = task.loaders(batch_size=batch_size, seed=seed)
@@ -252,8 +272,8 @@ def _batches(task_or_loader: Any, split: str, batch_size: int, seed: int,
             raise ConfigError(f"split must be 'val' or 'test', got {split!r}")
         loader: Iterable[Any] = getattr(loaders, split)
     else:
-        task, loader = None, task_or_loader
-    return list(itertools.islice(loader, max_batches)), task
+        task, loaders, loader = None, None, task_or_loader
+    return list(itertools.islice(loader, max_batches)), task, loaders
 
 
 def _metric(model: nn.Module, batches: Sequence[Any], task: Any,
@@ -271,14 +291,20 @@ def evaluate_drift(model_or_supernet: nn.Module, mapping: Mapping | None = None,
                    split: str = "val", batch_size: int = 256, max_batches: int | None = None,
                    device: torch.device | str = "cpu",
                    input_ranges: InputRanges = "supernet",
-                   deterministic: bool = True) -> DriftResult:
+                   deterministic: bool = True, bn_batches: int = 4,
+                   bn_inputs: Sequence[ModelInput] | None = None) -> DriftResult:
     """Program, drift and score a mapping `repeats` times; mean +- std per time.
 
-    model_or_supernet: a Supernet (deployed with `mapping`), a model that already holds
-        aihwkit analog layers (used as is), or a plain model (converted all-analog with
-        `rpu_config`, default AnalogConfig().to_aihwkit()).
+    model_or_supernet: a Supernet (deployed with `mapping`: the model the Evaluator scored,
+        see `deploy`), a model that already holds aihwkit analog layers (used as is), or a
+        plain model (converted all-analog with `rpu_config`, default
+        AnalogConfig().to_aihwkit()).
     task_or_loader: a Task (its `split` loader and metric) or an iterable of
         (inputs, targets) batches scored by top-1 accuracy.
+    bn_batches, bn_inputs: a supernet's BatchNorm is recalibrated for the mapping on
+        `bn_inputs`, by default (with a Task) on the first `bn_batches` training batches at
+        this `batch_size` and `seed`: the Evaluator's batches for the same settings. A
+        plain loader has no training split: pass `bn_inputs` (or none: shared statistics).
     Repeat r programs with torch.manual_seed(seed + r); every time then drifts from that
     same programmed state, as in aihwkit's inference examples. deterministic: supernets and
     plain models run on aihwkit's torch tile so that every draw follows the seed."""
@@ -289,9 +315,15 @@ def evaluate_drift(model_or_supernet: nn.Module, mapping: Mapping | None = None,
     times = tuple(float(t) for t in times)
     if not times or any(t < 0 for t in times):
         raise ConfigError(f"times must be non-negative seconds, got {list(times)}")
+    batches, task, loaders = _batches(task_or_loader, split, batch_size, seed, max_batches)
     if isinstance(model_or_supernet, Supernet):
+        if bn_inputs is None:
+            where = next((p.device for p in model_or_supernet.parameters()), "cpu")
+            bn_inputs = calibration_inputs(loaders.train, bn_batches, where) \
+                if loaders is not None and batchnorms(model_or_supernet) else []
         model = deploy(model_or_supernet, mapping, rpu_config=rpu_config,
-                       input_ranges=input_ranges, deterministic=deterministic)
+                       input_ranges=input_ranges, deterministic=deterministic,
+                       bn_inputs=bn_inputs)
     elif _has_analog(model_or_supernet):
         model = model_or_supernet
     else:
@@ -306,7 +338,6 @@ def evaluate_drift(model_or_supernet: nn.Module, mapping: Mapping | None = None,
         with torch.random.fork_rng(devices=[]):
             model = convert_to_analog(model_or_supernet, rpu_config)
     model = model.to(device).eval()
-    batches, task = _batches(task_or_loader, split, batch_size, seed, max_batches)
     values: list[list[float]] = [[] for _ in times]
     analog = _has_analog(model)
     for r in range(repeats):

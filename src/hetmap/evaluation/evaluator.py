@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from hetmap.errors import ConfigError
+from hetmap.evaluation.batchnorm import batchnorms, calibration_inputs, recalibrate_batchnorm
 from hetmap.evaluation.objectives import (
     DERIVED,
     OBJECTIVES,
@@ -27,12 +27,10 @@ from hetmap.evaluation.objectives import (
     check_objectives,
     to_minimisation,
 )
-from hetmap.inputs import call_model
 from hetmap.mapping import Mapping
 from hetmap.supernet import Supernet
 
 DEFAULT_OBJECTIVES = ("accuracy", "analog_mac_ratio", "digital_weight_bytes")
-_BN = nn.modules.batchnorm._BatchNorm
 
 
 class Evaluator:
@@ -84,8 +82,7 @@ class Evaluator:
         self._data: tuple[list[Any], list[Any]] | None = None
         self._bounds: tuple[np.ndarray, np.ndarray] | None = None
         self._valid: set[tuple[Mapping, str | None]] = set()
-        self._bns = [m for m in supernet.modules() if isinstance(m, _BN)
-                     and m.track_running_stats and m.running_mean is not None]
+        self._bns = batchnorms(supernet)
         if self.needs_accuracy and task is None:
             raise ConfigError("the 'accuracy' objective needs a task: pass "
                               "Evaluator(supernet, hetmap.tasks.get_task(...))")
@@ -107,8 +104,8 @@ class Evaluator:
             from hetmap.tasks import move_batch
 
             loaders = self.task.loaders(batch_size=self.batch_size, seed=self.seed)
-            bn = [move_batch(b, self.device)[0]
-                  for b in itertools.islice(loaders.train, self.bn_batches)] if self._bns else []
+            bn = calibration_inputs(loaders.train, self.bn_batches, self.device) \
+                if self._bns else []
             val = [move_batch(b, self.device)
                    for b in itertools.islice(getattr(loaders, self.split), self.val_batches)]
             if not val:
@@ -169,19 +166,10 @@ class Evaluator:
                 sn.train(saved_training)
         return out
 
-    def _recalibrate(self, inputs: Iterable[Any]) -> None:
-        """Cumulative-average BN statistics of the active path; only BN in train mode so
-        candidates neither add noise nor move their observers."""
-        for m in self._bns:
-            m.reset_running_stats()
-            m.momentum = None
-            m.train()
-        try:
-            for x in inputs:
-                call_model(self.supernet, x)
-        finally:
-            for m in self._bns:
-                m.eval()
+    def _recalibrate(self, inputs: Sequence[Any]) -> None:
+        """Cumulative-average BN statistics of the active path (`recalibrate_batchnorm`, which
+        `deploy` uses too)."""
+        recalibrate_batchnorm(self.supernet, inputs, self._bns)
 
     # -- reference --------------------------------------------------------------------------
     def reference_accuracy(self) -> float:

@@ -4,8 +4,9 @@ objectives."""
 from hetmap.inventory.variants import WidthGroup
 from hetmap.supernet.choice import ChoiceLayer
 from hetmap.supernet.objectives import Objectives, ObjectiveTable
+from hetmap.supernet.options import SupernetOptions
 from hetmap.supernet.supernet import DEFAULT_CANDIDATES, Supernet, build_supernet
 from hetmap.supernet.width import GatedChoiceLayer, WidthGate
 
 __all__ = ["DEFAULT_CANDIDATES", "ChoiceLayer", "GatedChoiceLayer", "ObjectiveTable",
-           "Objectives", "Supernet", "WidthGate", "WidthGroup", "build_supernet"]
+           "Objectives", "Supernet", "SupernetOptions", "WidthGate", "WidthGroup", "build_supernet"]

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from hetmap.candidates import Candidate, make_candidate
+from hetmap.candidates.analog import AnalogConfig
 from hetmap.candidates.registry import check_candidate
 from hetmap.errors import ConfigError, MappingError, UnknownCandidateError
 from hetmap.inputs import ModelInput, call_model
@@ -24,6 +25,7 @@ from hetmap.inventory.variants import ShapeVariants, WidthGroup, shape_variants
 from hetmap.mapping import NARROW, WIDE, Mapping
 from hetmap.supernet.choice import ChoiceLayer, Mode
 from hetmap.supernet.objectives import CandidateFacts, Objectives, ObjectiveTable
+from hetmap.supernet.options import SupernetOptions
 from hetmap.supernet.width import (
     GatedChoiceLayer,
     WidthGate,
@@ -45,13 +47,13 @@ class Supernet(nn.Module):
 
     def __init__(self, model: nn.Module, inventory: Inventory,
                  choices: dict[str, ChoiceLayer], searchable: tuple[str, ...],
-                 options: dict[str, Any], gates: Sequence[WidthGate] = ()) -> None:
+                 options: SupernetOptions, gates: Sequence[WidthGate] = ()) -> None:
         super().__init__()
         self.model = model
         self.inventory = inventory
         self._choices = choices  # plain dict: the layers are registered through `model`
         self._searchable = searchable
-        self.options = options
+        self.options = options  # frozen: how it was built (tile, analog config, ...)
         self.width_gates = nn.ModuleList(gates)  # no state at all without width choices
         self._gates: dict[str, WidthGate] = {g.layer_name: g for g in gates}
         self.variants: ShapeVariants | None = \
@@ -261,7 +263,8 @@ def _matches(name: str, patterns: Sequence[str]) -> bool:
 
 def build_supernet(model: nn.Module, example_input: ModelInput,
                    candidates: Sequence[str] = DEFAULT_CANDIDATES,
-                   analog: Any = None, exclude: Sequence[str] = (), fixed: str = "fp32",
+                   analog: AnalogConfig | None = None, exclude: Sequence[str] = (),
+                   fixed: str = "fp32",
                    tile: tuple[int, int] | None = None, calibrate: bool = True,
                    widths: Sequence[WidthGroup] = (), **candidate_options: Any) -> Supernet:
     """Wrap every mappable layer of (a copy of) `model` in a choice layer.
@@ -270,16 +273,19 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
         (never on a width group's producers or consumers, whose shapes the choice changes).
     analog: an `AnalogConfig` (defaults to aihwkit's HWA preset values).
     exclude: layer names or glob patterns that stay on the `fixed` candidate.
-    tile: crossbar tile (rows, cols); defaults to the analog config's.
+    tile: crossbar tile (rows, cols) of the objectives *and* the analog engine (default: the
+        analog config's); an analog config that sets another tile is a ConfigError. For a
+        chip's tiles and DAC/ADC use `hetmap.config.analog_for_hardware(analog, hw)`.
     calibrate: observe the example input so int and analog ranges start from data.
     widths: groups of an adapted `model` (widened with init="zero") whose width becomes a
         searchable narrow/wide choice (see hetmap.supernet.width).
     """
-    from hetmap.candidates.analog import AnalogConfig
-
     candidates = _check_arguments(model, candidates, exclude, fixed)
     analog = analog if analog is not None else AnalogConfig()
-    tile = check_tile(tile if tile is not None else analog.tile)
+    if tile is not None:  # the engine simulates the tiles the objectives count
+        tile = check_tile(tile)
+        analog = analog.with_geometry(f"build_supernet(tile={tile})", tile=tile)
+    tile = check_tile(analog.tile)
     net = normalize_model(copy.deepcopy(model), inplace=True)
     inventory = scan(net, example_input, tile=tile)
     check_patterns(exclude, inventory.names, "exclude")
@@ -289,7 +295,8 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
     shaped = {n for gate in gates for n in (*gate.group.producers, *gate.group.consumers)}
     choices: dict[str, ChoiceLayer] = {}
     searchable = []
-    options = dict(candidate_options, analog=analog)
+    options = SupernetOptions(candidates, tuple(exclude), fixed, tile, analog,
+                              tuple(candidate_options.items()))
     for info in inventory:
         excluded = _matches(info.name, exclude)
         skippable = info.skippable and info.name not in shaped
@@ -312,9 +319,7 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
             searchable.append(info.name)
     if not searchable:
         raise _nothing_searchable(candidates, exclude)
-    sn = Supernet(net, inventory, choices, tuple(searchable),
-                  {"candidates": candidates, "exclude": tuple(exclude), "fixed": fixed,
-                   "tile": tile}, gates)
+    sn = Supernet(net, inventory, choices, tuple(searchable), options, gates)
     sn.train(net.training)  # a new Module starts in training mode; keep the model's mode
     if calibrate:
         sn.calibrate([example_input])
@@ -349,9 +354,10 @@ def _nothing_searchable(candidates: tuple[str, ...], exclude: Sequence[str]) -> 
                        "layers")
 
 
-def _make_candidates(names: Sequence[str], spec: Any, options: dict[str, Any],
+def _make_candidates(names: Sequence[str], spec: Any, options: SupernetOptions,
                      device: torch.device) -> dict[str, Candidate]:
-    return {c: make_candidate(c, spec, **options).to(device) for c in names}
+    kwargs = options.candidate_kwargs()
+    return {c: make_candidate(c, spec, **kwargs).to(device) for c in names}
 
 
 def _gates(net: nn.Module, inventory: Inventory, widths: Sequence[WidthGroup]

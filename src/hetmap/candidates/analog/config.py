@@ -5,7 +5,9 @@ to it (`to_lightning`) and to aihwkit (`to_aihwkit`, for drift evaluation of dep
 Defaults follow aihwkit's hardware-aware-training preset (Rasch et al. 2023): 8-bit DAC/ADC
 (254 levels), output bound 10, output noise 0.04, weight noise 0.0175 relative to the channel
 maximum (aihwkit remaps channel-wise, so noise and bound are per output channel), learned input
-ranges initialised from data, 512x512 tiles.
+ranges initialised from data, 512x512 tiles. In a run the tiles and the DAC/ADC resolution
+follow the hardware spec instead (`with_geometry`, called by `build_supernet(tile=...)` and by
+the run config): a config may set them only to the same values.
 """
 
 from __future__ import annotations
@@ -14,8 +16,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hetmap.errors import ConfigError
+
 WeightNoiseType = Literal["none", "add_normal", "add_normal_per_channel"]
 ClipType = Literal["none", "layer_gaussian", "layer_gaussian_per_channel"]
+
+
+GEOMETRY = ("tile_rows", "tile_cols", "inp_res", "out_res")  # what the hardware decides
+
+
+def converter_levels(bits: int) -> float:
+    """Levels of a `bits`-bit DAC/ADC as aihwkit counts them: 2**bits - 2 (254 for 8 bits,
+    symmetric around zero)."""
+    if bits <= 1:
+        raise ConfigError(f"a converter needs at least 2 bits, got {bits}")
+    return float(2 ** bits - 2)
 
 
 class _HybridMethod:
@@ -82,6 +97,38 @@ class AnalogConfig(BaseModel):
     def has_weight_noise(self) -> bool:
         return self.weight_noise > 0 and self.weight_noise_type != "none"
 
+    def with_geometry(self, source: str, *, tile: tuple[int, int] | None = None,
+                      dac_bits: int | None = None, adc_bits: int | None = None
+                      ) -> AnalogConfig:
+        """This config on `source`'s tiles and converters (`source` names them in errors,
+        e.g. "hardware 'hermes-pcm'"). A field left at its default takes the given value; a
+        field set explicitly (pydantic's `model_fields_set`) to another value is a
+        ConfigError naming both values. Fields taken from `source` count as set afterwards,
+        so a second, different geometry is refused too."""
+        wanted: dict[str, tuple[float, str]] = {}
+        if tile is not None:
+            wanted["tile_rows"] = (int(tile[0]), f"{tile[0]}-row tiles")
+            wanted["tile_cols"] = (int(tile[1]), f"{tile[1]}-column tiles")
+        if dac_bits is not None:
+            wanted["inp_res"] = (converter_levels(dac_bits),
+                                 f"{dac_bits}-bit DACs ({converter_levels(dac_bits):g} levels)")
+        if adc_bits is not None:
+            wanted["out_res"] = (converter_levels(adc_bits),
+                                 f"{adc_bits}-bit ADCs ({converter_levels(adc_bits):g} levels)")
+        update: dict[str, float] = {}
+        for name, (value, what) in wanted.items():
+            mine = getattr(self, name)
+            if mine == value:
+                continue
+            if name in self.model_fields_set:
+                shown = f"{mine:g}" if isinstance(mine, float) else str(mine)
+                raise ConfigError(
+                    f"the analog config sets {name}={shown} but {source} has {what} "
+                    f"({name}={value:g}); leave {name} unset to follow {source}, or set it to "
+                    f"{value:g}")
+            update[name] = value
+        return self.model_copy(update=update) if update else self
+
     @_HybridMethod
     def ideal(self, **overrides: Any) -> AnalogConfig:
         """The same tiles with every non-ideality off: equals the exact layer."""
@@ -132,7 +179,10 @@ class AnalogConfig(BaseModel):
 
     def to_aihwkit(self) -> Any:
         """An aihwkit `InferenceRPUConfig` with the same DAC/ADC/output-noise/tile settings,
-        PCM-like programming/drift noise (g_max=25) and global drift compensation."""
+        the same weight-to-ADC-range scaling (per column with per-channel clipping, else per
+        tile), PCM-like programming/drift noise (g_max=25) and global drift compensation.
+        With that noise off, aihwkit's forward equals hetmap's eval-mode analog path (see
+        tests/evaluation/test_deploy_equals_search.py)."""
         from aihwkit.inference import GlobalDriftCompensation, PCMLikeNoiseModel
         from aihwkit.simulator.configs import InferenceRPUConfig
         from aihwkit.simulator.parameters.enums import (
@@ -151,12 +201,19 @@ class AnalogConfig(BaseModel):
         fwd.is_perfect = False
         fwd.bound_management = BoundManagementType.NONE
         fwd.noise_management = NoiseManagementType.NONE
+        # The ADC range scales with the weight maximum per column (per-channel clipping) or
+        # per row slice of the layer, exactly as in hetmap's analog path (engine.row_wmax),
+        # so that the deployed model computes what the search scored. Splitting columns over
+        # tiles changes nothing per column; per slice it would split the maximum, so the
+        # columns then stay on one tile as in hetmap's engine (and aihwkit-lightning).
+        per_channel = self.clip_type == "layer_gaussian_per_channel"
         rpu.mapping.max_input_size = self.tile_rows
-        rpu.mapping.max_output_size = self.tile_cols
+        rpu.mapping.max_output_size = self.tile_cols if per_channel else 0
         rpu.mapping.digital_bias = True
         rpu.mapping.weight_scaling_omega = 1.0
-        rpu.mapping.weight_scaling_columnwise = True
-        rpu.remap.type = WeightRemapType.CHANNELWISE_SYMMETRIC
+        rpu.mapping.weight_scaling_columnwise = per_channel
+        rpu.remap.type = WeightRemapType.CHANNELWISE_SYMMETRIC if per_channel \
+            else WeightRemapType.LAYERWISE_SYMMETRIC
         if self.has_weight_noise:
             rpu.modifier.type = WeightModifierType.ADD_NORMAL
             rpu.modifier.std_dev = self.weight_noise

@@ -55,12 +55,7 @@ def analog_rpu_config(supernet: Supernet) -> Any:
             if "analog" in supernet.candidates(name) else None
         if cfg is not None:
             return cfg.to_aihwkit()
-    cfg = supernet.options.get("analog")
-    if cfg is None:
-        from hetmap.candidates.analog import AnalogConfig
-
-        cfg = AnalogConfig()
-    return cfg.to_aihwkit()
+    return supernet.options.analog.to_aihwkit()
 
 
 class WorkCopy:
