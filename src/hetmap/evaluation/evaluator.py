@@ -6,6 +6,15 @@ path trained, which misstates any single path; re-estimating them on a fixed han
 training batches (cumulative average) is the standard one-shot-NAS fix and costs a few
 forward passes. The shared statistics are restored afterwards, so evaluation never changes
 the supernet, and the same fixed batches make every score reproducible.
+
+Accuracy at a horizon (`accuracy@1d`, `accuracy@1y:p10`, see `objectives`): after the same
+recalibration, the mapping's analog layers are programmed `draws` times on PCM by the fast
+PCM mode (`hetmap.candidates.analog.pcm`: aihwkit's PCMLikeNoiseModel and global drift
+compensation on hetmap's engine), drifted to the horizon and scored on the same batches;
+the per-draw scores are cached per (mapping, time) and summarised by the objective's
+statistic. Draws depend on (seed, layer, draw) only, so mappings sharing an analog layer see
+the same programmed devices (common random numbers: differences between mappings are not
+noise). These are hetmap's estimates; `evaluate_drift` measures the same with aihwkit.
 """
 
 from __future__ import annotations
@@ -18,13 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from hetmap.candidates.analog.pcm import PCMDraws, PCMModel
 from hetmap.errors import ConfigError
 from hetmap.evaluation.batchnorm import batchnorms, calibration_inputs, recalibrate_batchnorm
 from hetmap.evaluation.objectives import (
     DERIVED,
     OBJECTIVES,
+    Horizon,
     Objective,
     check_objectives,
+    get_objective,
     to_minimisation,
 )
 from hetmap.mapping import Mapping
@@ -44,6 +56,9 @@ class Evaluator:
     reference: the mapping whose accuracy `accuracy_drop` is measured from (default:
         all-fp32), or that accuracy as a number.
     accuracy_range: (worst, best) task metric used to normalise hypervolume.
+    draws: PCM programming draws per mapping for `accuracy@<horizon>` objectives.
+    pcm: the PCM statistics (default: those of the supernet's analog config's aihwkit
+        rpu config, i.e. PCMLikeNoiseModel(g_max=25) + GlobalDriftCompensation).
     """
 
     def __init__(self, supernet: Supernet, task: Any = None, *,
@@ -52,7 +67,8 @@ class Evaluator:
                  batch_size: int = 256,
                  device: torch.device | str = "cpu", seed: int = 0,
                  reference: Mapping | float | None = None,
-                 accuracy_range: tuple[float, float] = (0.0, 100.0)) -> None:
+                 accuracy_range: tuple[float, float] = (0.0, 100.0), draws: int = 8,
+                 pcm: PCMModel | None = None) -> None:
         self.supernet = supernet
         self.task = task
         self.objectives: tuple[Objective, ...] = check_objectives(objectives,
@@ -71,11 +87,16 @@ class Evaluator:
         if accuracy_range[0] >= accuracy_range[1]:
             raise ConfigError(f"accuracy_range must be (worst, best), got {accuracy_range}")
         self.accuracy_range = (float(accuracy_range[0]), float(accuracy_range[1]))
+        if draws <= 0:
+            raise ConfigError(f"draws must be positive, got {draws}")
+        self.draws = draws
+        self._pcm = pcm
         self.bn_batches = bn_batches
         self.val_batches = val_batches
         self.batch_size = batch_size
         self._reference = reference
         self.cache: dict[Mapping, float] = {}
+        self.drift_cache: dict[tuple[Mapping, float], tuple[float, ...]] = {}  # per draw
         self.evaluations = 0  # accuracies computed (cache misses), over all ranks
         self.local_evaluations = 0  # of which this process computed
         self.seconds = 0.0  # wall time spent computing them
@@ -84,7 +105,7 @@ class Evaluator:
         self._valid: set[tuple[Mapping, str | None]] = set()
         self._bns = batchnorms(supernet)
         if self.needs_accuracy and task is None:
-            raise ConfigError("the 'accuracy' objective needs a task: pass "
+            raise ConfigError("an accuracy objective needs a task: pass "
                               "Evaluator(supernet, hetmap.tasks.get_task(...))")
 
     # -- names ------------------------------------------------------------------------------
@@ -95,6 +116,13 @@ class Evaluator:
     @property
     def needs_accuracy(self) -> bool:
         return any(o.source == "task" for o in self.objectives)
+
+    @property
+    def pcm(self) -> PCMModel:
+        """The PCM statistics the horizon objectives draw from."""
+        if self._pcm is None:
+            self._pcm = _pcm_of(self.supernet)
+        return self._pcm
 
     # -- data -------------------------------------------------------------------------------
     def _batches(self) -> tuple[list[Any], list[Any]]:
@@ -121,26 +149,55 @@ class Evaluator:
     def accuracies(self, mappings: Sequence[Mapping]) -> list[float]:
         """Task metrics of `mappings`; uncached ones are computed (split across ranks under
         torch.distributed, so every rank must call this with the same mappings)."""
-        self.validate(mappings)
-        todo = list(dict.fromkeys(m for m in mappings if m not in self.cache))
-        if todo:
-            start = time.perf_counter()
-            world, rank = _world()
-            mine = todo[rank::world]
-            results = dict(zip(mine, self._compute(mine)))
-            self.local_evaluations += len(mine)
-            if world > 1:
-                gathered: list[Any] = [None] * world
-                torch.distributed.all_gather_object(
-                    gathered, [(m.to_dict(), a) for m, a in results.items()])
-                results = {Mapping.from_dict(d): a for part in gathered for d, a in part}
-            self.cache.update(results)
-            self.evaluations += len(todo)
-            self.seconds += time.perf_counter() - start
+        self._ensure(mappings, (None,))
         return [self.cache[m] for m in mappings]
 
+    def accuracies_at(self, mappings: Sequence[Mapping], seconds: float
+                      ) -> list[tuple[float, ...]]:
+        """Per-draw task metrics of `mappings` `seconds` after PCM programming (the fast
+        PCM estimate; `draws` values each, cached)."""
+        if seconds < 0:
+            raise ConfigError(f"a horizon is >= 0 s after programming, got {seconds}")
+        t = float(seconds)
+        self._ensure(mappings, (t,))
+        return [self.drift_cache[(m, t)] for m in mappings]
+
+    def _ensure(self, mappings: Sequence[Mapping], times: Sequence[float | None]) -> None:
+        """Compute what is missing of eval-mode accuracy (None) and the per-draw accuracies
+        at `times` for `mappings`, one recalibration per mapping."""
+        self.validate(mappings)
+
+        def missing(m: Mapping) -> tuple[float | None, ...]:
+            return tuple(t for t in times if (m not in self.cache if t is None
+                                              else (m, t) not in self.drift_cache))
+
+        todo = list(dict.fromkeys(m for m in mappings if missing(m)))
+        if not todo:
+            return
+        start = time.perf_counter()
+        world, rank = _world()
+        mine = todo[rank::world]
+        results = dict(zip(mine, self._compute(mine, [missing(m) for m in mine])))
+        self.local_evaluations += len(mine)
+        if world > 1:
+            gathered: list[Any] = [None] * world
+            torch.distributed.all_gather_object(
+                gathered, [(m.to_dict(), v) for m, v in results.items()])
+            results = {Mapping.from_dict(d): v for part in gathered for d, v in part}
+        for m, values in results.items():
+            for t, v in values.items():
+                if t is None:
+                    self.cache[m] = v
+                else:
+                    self.drift_cache[(m, t)] = v
+        self.evaluations += len(todo)
+        self.seconds += time.perf_counter() - start
+
     @torch.no_grad()
-    def _compute(self, mappings: Sequence[Mapping]) -> list[float]:
+    def _compute(self, mappings: Sequence[Mapping],
+                 wanted: Sequence[Sequence[float | None]]) -> list[dict[float | None, Any]]:
+        """For each mapping, {None: eval-mode metric, t: per-draw metrics at t} for the
+        times it wants."""
         if not mappings:
             return []
         bn_inputs, val = self._batches()
@@ -152,11 +209,11 @@ class Evaluator:
         with sn.keeping_paths():
             try:
                 sn.eval()
-                for mapping in mappings:
+                for mapping, times in zip(mappings, wanted):
                     sn.use(mapping)
                     if self._bns and bn_inputs:
                         self._recalibrate(bn_inputs)
-                    out.append(float(self.task.metric(sn, val, self.device)))
+                    out.append(self._measure(times, val))
             finally:
                 for m, mean, var, count, momentum in saved_bn:
                     m.running_mean.copy_(mean)
@@ -165,6 +222,24 @@ class Evaluator:
                     m.momentum = momentum
                 sn.train(saved_training)
         return out
+
+    def _measure(self, times: Sequence[float | None], val: list[Any]
+                 ) -> dict[float | None, Any]:
+        """The active (recalibrated) mapping's metric in eval mode and per PCM draw."""
+        values: dict[float | None, Any] = {}
+        draws = None
+        for t in times:
+            if t is None:
+                values[None] = float(self.task.metric(self.supernet, val, self.device))
+                continue
+            if draws is None:
+                draws = PCMDraws(self.supernet, self.draws, seed=self.seed, model=self.pcm)
+            per_draw = []
+            for d in range(self.draws):
+                with draws.at(t, d):
+                    per_draw.append(float(self.task.metric(self.supernet, val, self.device)))
+            values[t] = tuple(per_draw)
+        return values
 
     def _recalibrate(self, inputs: Sequence[Any]) -> None:
         """Cumulative-average BN statistics of the active path (`recalibrate_batchnorm`, which
@@ -220,10 +295,16 @@ class Evaluator:
         if not mappings:
             return []
         wanted = list(dict.fromkeys([*self.names, *extra]))
+        horizons: dict[str, Horizon] = {}
         for name in wanted:
-            if name not in OBJECTIVES and name not in DERIVED:
+            if "@" in name:
+                h = get_objective(name).horizon
+                assert h is not None
+                horizons[name] = h
+            elif name not in OBJECTIVES and name not in DERIVED:
                 raise ConfigError(f"unknown quantity {name!r}; choose from "
-                                  f"{', '.join([*OBJECTIVES, *DERIVED])}")
+                                  f"{', '.join([*OBJECTIVES, *DERIVED])} or "
+                                  "accuracy@<time> (e.g. accuracy@1d)")
         self.validate(mappings)
         hw = self.hardware(mappings)
         for name in wanted:
@@ -231,13 +312,18 @@ class Evaluator:
                 raise ConfigError(f"{name!r} needs a cost table: pass cost_table="
                                   "hetmap.hardware.table_for(supernet, 'hermes-pcm')")
         need_acc = "accuracy" in wanted or "accuracy_drop" in wanted
+        times = sorted({h.seconds for h in horizons.values()})
+        self._ensure(mappings, ([None] if need_acc else []) + times)  # one pass per mapping
         acc = self.accuracies(mappings) if need_acc else None
         ref = self.reference_accuracy() if "accuracy_drop" in wanted else 0.0
         rows = []
         for i in range(len(mappings)):
             row = {}
             for name in wanted:
-                if name == "accuracy":
+                if name in horizons:
+                    h = horizons[name]
+                    row[name] = h.summarise(self.drift_cache[(mappings[i], h.seconds)])
+                elif name == "accuracy":
                     row[name] = acc[i]  # type: ignore[index]
                 elif name == "accuracy_drop":
                     row[name] = ref - acc[i]  # type: ignore[index]
@@ -294,6 +380,18 @@ class Evaluator:
         the range, so mappings at an extreme still add volume."""
         ideal, worst = self.bounds()
         return ideal, worst + margin * (worst - ideal)
+
+
+def _pcm_of(supernet: Supernet) -> PCMModel:
+    """The PCM statistics of the aihwkit rpu config the supernet's analog layers deploy
+    with (`AnalogConfig.to_aihwkit`), so estimate and aihwkit measure the same model."""
+    from hetmap.candidates.analog import AnalogCandidate
+
+    cand = next((m for m in supernet.modules() if isinstance(m, AnalogCandidate)), None)
+    if cand is None:
+        return PCMModel()
+    rpu = cand.config.to_aihwkit()
+    return PCMModel.from_aihwkit(rpu.noise_model, rpu.drift_compensation)
 
 
 def _world() -> tuple[int, int]:

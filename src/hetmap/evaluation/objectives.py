@@ -1,5 +1,13 @@
 """Named objectives, constraints, Pareto ranking and hypervolume.
 
+Accuracy at a horizon: `accuracy@<time>[:<statistic>]` names the task's metric `<time>`
+after programming the analog layers on PCM (hetmap's fast estimate with aihwkit's
+statistics, `hetmap.candidates.analog.pcm`), summarised over the Evaluator's `draws`:
+`<time>` is seconds (`@3600`) or a number with a unit s, min, h, d, w, y (`@1s`, `@1h`,
+`@1d`, `@1y`); `<statistic>` is `mean` (default), `mean-2std` or a percentile `p<N>`
+(`p10`: the accuracy 90 % of programmed chips beat). E.g. `accuracy@1d`,
+`accuracy@1y:p10`, constraint `accuracy@1d:mean-2std>=95`.
+
 Every matrix here is in *minimisation form*: one row per mapping, one column per objective,
 maximised objectives negated. Ranking and hypervolume are pymoo's (NonDominatedSorting, HV),
 so hetmap's fronts are comparable with any pymoo-based mapper.
@@ -20,6 +28,56 @@ from hetmap.errors import ConfigError
 Direction = Literal["max", "min"]
 Source = Literal["task", "table", "cost"]
 
+TIME_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0,
+              "y": 31536000.0}
+_HORIZON = re.compile(r"^([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)([a-z]*)$")
+_PERCENTILE = re.compile(r"^p([0-9]+(?:\.[0-9]+)?)$")
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """A time after programming and the statistic over PCM draws reported there."""
+
+    seconds: float
+    statistic: str = "mean"  # "mean", "mean-2std" or "p<N>" (N-th percentile)
+
+    def summarise(self, values: Sequence[float]) -> float:
+        v = np.asarray(values, dtype=float)
+        if v.size == 0:
+            raise ConfigError("no draws to summarise")
+        if self.statistic == "mean":
+            return float(v.mean())
+        if self.statistic == "mean-2std":
+            return float(v.mean() - 2.0 * (v.std(ddof=1) if v.size > 1 else 0.0))
+        m = _PERCENTILE.match(self.statistic)
+        assert m is not None
+        return float(np.percentile(v, float(m.group(1))))
+
+
+def parse_horizon(name: str) -> Horizon:
+    """The horizon of `accuracy@<time>[:<statistic>]` (one-line ConfigError when bad)."""
+    _, _, rest = name.partition("@")
+    when, _, stat = rest.partition(":")
+    stat = stat or "mean"
+    m = _HORIZON.match(when.strip())
+    if not m or (m.group(2) or "s") not in TIME_UNITS:
+        raise ConfigError(f"bad horizon {when!r} in {name!r}: give seconds or a number with a "
+                          f"unit ({', '.join(TIME_UNITS)}), e.g. 'accuracy@1d' or "
+                          "'accuracy@3600'")
+    pm = _PERCENTILE.match(stat)
+    if stat not in ("mean", "mean-2std") and not (pm and 0 <= float(pm.group(1)) <= 100):
+        raise ConfigError(f"bad statistic {stat!r} in {name!r}: use mean, mean-2std or a "
+                          "percentile p0..p100, e.g. 'accuracy@1d:p10'")
+    return Horizon(float(m.group(1)) * TIME_UNITS[m.group(2) or "s"], stat)
+
+
+def horizon_label(seconds: float) -> str:
+    """'1 d', '1 h', '30 s': the largest unit that divides `seconds` evenly."""
+    for unit, size in sorted(TIME_UNITS.items(), key=lambda kv: -kv[1]):
+        if seconds >= size and float(seconds / size).is_integer():
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -31,6 +89,7 @@ class Objective:
     key: str  # the column in the source's output
     unit: str
     description: str
+    horizon: Horizon | None = None  # task metric after PCM programming and drift
 
     @property
     def sign(self) -> float:
@@ -38,7 +97,49 @@ class Objective:
         return -1.0 if self.direction == "max" else 1.0
 
 
-OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
+class _Objectives(dict[str, Objective]):
+    """The named objectives; `accuracy@<horizon>` names are resolved on demand, so
+    `name in OBJECTIVES` and `OBJECTIVES[name]` accept them (iteration lists the base)."""
+
+    def __contains__(self, name: object) -> bool:
+        if super().__contains__(name):
+            return True
+        try:
+            return isinstance(name, str) and _horizon_objective(name) is not None
+        except ConfigError:
+            return False
+
+    def __getitem__(self, name: str) -> Objective:
+        if super().__contains__(name):
+            return super().__getitem__(name)
+        obj = _horizon_objective(name) if isinstance(name, str) else None
+        if obj is None:
+            raise KeyError(name)
+        return obj
+
+    def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+        try:
+            return self[name]
+        except (KeyError, ConfigError):
+            return default
+
+
+def _horizon_objective(name: str) -> Objective | None:
+    """The objective `accuracy@...` names (None for names without '@')."""
+    base, at, _ = name.partition("@")
+    if not at:
+        return None
+    if base != "accuracy":
+        raise ConfigError(f"only accuracy has a horizon ({name!r}); write e.g. 'accuracy@1d'")
+    h = parse_horizon(name)
+    what = {"mean": "mean", "mean-2std": "mean - 2 std"}.get(h.statistic,
+                                                             f"{h.statistic[1:]}th percentile")
+    return Objective(name, "max", "task", "accuracy", "%",
+                     f"{what} over PCM draws of the task's metric {horizon_label(h.seconds)} "
+                     "after programming (hetmap's fast estimate of aihwkit's PCM model)", h)
+
+
+OBJECTIVES: dict[str, Objective] = _Objectives({o.name: o for o in (
     Objective("accuracy", "max", "task", "accuracy", "%",
               "the task's metric on the validation split (accuracy, mIoU, F1)"),
     Objective("analog_mac_ratio", "max", "table", "analog_mac_ratio", "",
@@ -53,7 +154,7 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
               "end-to-end latency of one inference from the hardware cost model"),
     Objective("energy", "min", "cost", "energy_j", "J",
               "energy of one inference from the hardware cost model"),
-)}
+)})
 
 # Quantities a constraint may name besides the objectives.
 DERIVED: dict[str, str] = {
@@ -65,11 +166,16 @@ DERIVED: dict[str, str] = {
 
 
 def get_objective(name: str) -> Objective:
+    """The objective `name` (also `accuracy@<horizon>`); a ConfigError names what is wrong."""
+    horizon = _horizon_objective(name) if isinstance(name, str) else None
+    if horizon is not None:
+        return horizon
     try:
         return OBJECTIVES[name]
     except KeyError:
         raise ConfigError(f"unknown objective {name!r}; choose from "
-                          f"{', '.join(OBJECTIVES)}") from None
+                          f"{', '.join(OBJECTIVES)} or accuracy@<time> (e.g. accuracy@1d)"
+                          ) from None
 
 
 def check_objectives(names: Sequence[str], has_cost_table: bool) -> tuple[Objective, ...]:
@@ -101,7 +207,8 @@ def to_minimisation(scores: Sequence[Mapping[str, float]],
 # -- constraints ---------------------------------------------------------------------------
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
-_PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|<|>)\s*([-+0-9.eE]+)\s*$")
+_PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*(?:@[^<>=\s]*)?)\s*(<=|>=|<|>)\s*"
+                      r"([-+0-9.eE]+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -116,7 +223,9 @@ class Constraint:
         if self.op not in _OPS:
             raise ConfigError(f"constraint operator must be one of {', '.join(_OPS)}, "
                               f"got {self.op!r}")
-        if self.name not in OBJECTIVES and self.name not in DERIVED:
+        if "@" in self.name:
+            get_objective(self.name)  # a bad horizon says what is wrong with it
+        elif self.name not in OBJECTIVES and self.name not in DERIVED:
             raise ConfigError(f"constraint on unknown quantity {self.name!r}; choose from "
                               f"{', '.join([*OBJECTIVES, *DERIVED])}")
 
@@ -127,7 +236,8 @@ class Constraint:
         m = _PATTERN.match(text)
         if not m:
             raise ConfigError(f"cannot parse constraint {text!r}; write it like "
-                              "'accuracy_drop<=1' or 'analog_mac_ratio>=0.6'")
+                              "'accuracy_drop<=1', 'analog_mac_ratio>=0.6' or "
+                              "'accuracy@1d>=95'")
         try:
             value = float(m.group(3))
         except ValueError:

@@ -73,6 +73,9 @@ class Plan:
     dilation: list[int] = field(default_factory=list)
     fuse: bool = False
     _cache: dict[Any, Tensor] = field(default_factory=dict, repr=False)
+    # eval-path hook: while set (by hetmap.candidates.analog.pcm), eval forwards run
+    # `drawn.forward(ctx, x, clipped weight, input ranges)`: a PCM draw at a time t
+    drawn: Any = field(default=None, repr=False, compare=False)
 
     @property
     def is_conv(self) -> bool:
@@ -510,7 +513,10 @@ def analog_forward(c: Ctx, x: Tensor, weight: Tensor, bias: Tensor | None,
     w = clip_weight(weight, c.config)
     if ir is not None and ir.dtype != x.dtype:
         ir = ir.to(x.dtype)
-    out = AnalogFunction.apply(x, w, ir, c)
+    if c.plan.drawn is not None and not c.training:
+        out = c.plan.drawn.forward(c, x, w, ir)
+    else:
+        out = AnalogFunction.apply(x, w, ir, c)
     if bias is not None:
         out = out + c.plan.channel_view(bias, out.ndim)
     return out

@@ -1,0 +1,215 @@
+"""hetmap's fast PCM estimate `accuracy@1d` held to aihwkit's deploy -> program -> drift.
+
+For random mappings of a briefly trained supernet (ResNet-8 on MNIST 5k; with --demo RUN
+also the demo model of a finished `hetmap demo` run directory): hetmap's accuracy@1d
+(Evaluator, fast PCM mode) vs aihwkit's accuracy one day after programming
+(`hetmap.evaluation.evaluate_drift`), both on the test split inside `final_scoring()`, same
+number of draws each. Printed: Spearman rank correlation (target >= 0.9), mean absolute
+difference of the means (target <= 1 point) and the cost of one PCM draw relative to one
+eval-mode accuracy evaluation, measured in the same run (target <= 2x).
+
+aihwkit deploys "as searched": a copy of the supernet whose analog layers hold the clipped
+weights (what the engine computes with) and whose BatchNorm is recalibrated to the mapping
+exactly as the Evaluator does, so both sides score the same network; `--old-deploy` also
+scores `deploy(supernet)` as it is (unclipped weights, the supernet's shared BN statistics).
+
+Usage: .venv/bin/python bench/drift_surrogate.py [--mappings 20] [--draws 5]
+           [--stage2-steps 40] [--test-batches N] [--demo runs/demo-base] [--old-deploy]
+Cached under runs/bench_drift_surrogate (pretrained model, trained supernet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from hetmap import Mapping, build_supernet
+from hetmap.candidates.analog import AnalogCandidate
+from hetmap.candidates.analog.engine import clip_weight
+from hetmap.evaluation import Evaluator, evaluate_drift
+from hetmap.inputs import call_model
+from hetmap.io import atomic_torch_save
+from hetmap.tasks import final_scoring, get_task, load_checkpoint, move_batch
+from hetmap.training import make_config, pretrain, train_supernet
+
+DAY = 86400.0
+CANDIDATES = ("fp32", "int8", "int4", "analog")
+BN = torch.nn.modules.batchnorm._BatchNorm
+
+
+def resnet8_supernet(args: argparse.Namespace, cache: Path):
+    task = get_task("mnist", model="resnet8")
+    torch.manual_seed(0)
+    model = task.build_model()
+    ckpt = cache / "resnet8-pretrained.safetensors"
+    if ckpt.exists():
+        load_checkpoint(model, ckpt)
+    else:
+        model, _ = pretrain(task, model, epochs=args.pretrain_epochs, out=ckpt, progress=False)
+    model.eval()
+    sn = build_supernet(model, task.example_input(64), candidates=CANDIDATES)
+    state = cache / f"resnet8-supernet-s{args.stage2_steps}.pt"
+    if state.exists():
+        sn.load_state_dict(torch.load(state, weights_only=True))
+        return sn, task
+    cfg = make_config(batch_size=64, progress=False,
+                      stage1={"epochs": 1, "max_steps": args.stage1_steps, "lr": 0.01},
+                      stage2={"epochs": 1, "max_steps": args.stage2_steps, "lr": 0.01},
+                      stage3={"steps": 0, "tau_mappings": 0})
+    start = time.perf_counter()
+    train_supernet(sn, task, cfg)
+    print(f"trained the ResNet-8 supernet in {time.perf_counter() - start:.0f} s "
+          f"(stage 1: {args.stage1_steps} steps, stage 2 with analog noise: "
+          f"{args.stage2_steps} steps)")
+    atomic_torch_save(state, sn.state_dict())
+    return sn, task
+
+
+def demo_supernet(run_dir: Path):
+    """The trained supernet of a finished `hetmap demo` run directory."""
+    from hetmap.pipeline import Session
+
+    session = Session.existing(run_dir)
+    if not session.rd.exists("supernet.safetensors"):
+        raise SystemExit(f"{run_dir} holds no trained supernet (run `hetmap demo` first)")
+    return session.supernet, session.task
+
+
+def random_mappings(sn, n: int, seed: int) -> list[Mapping]:
+    """`n` distinct mappings whose analog share spreads from 0.2 to 1 (all-analog last)."""
+    rng = np.random.default_rng(seed)
+    out: list[Mapping] = []
+    layers = [n_ for n_ in sn.layer_names if "analog" in sn.candidates(n_)]
+    for p in itertools.cycle(np.linspace(0.2, 1.0, n)):
+        if len(out) == n - 1:
+            break
+        choice = {}
+        for name in sn.layer_names:
+            cands = sn.candidates(name)
+            digital = [c for c in cands if c != "analog"]
+            choice[name] = "analog" if (name in layers and rng.random() < p) or not digital \
+                else digital[rng.integers(len(digital))]
+        m = Mapping(choice, sn.fingerprint)
+        if m not in out and any(v == "analog" for v in choice.values()):
+            out.append(m)
+    out.append(Mapping.uniform(sn, "analog"))
+    return out
+
+
+@torch.no_grad()
+def as_searched(sn, mapping: Mapping, bn_inputs: list) -> object:
+    """A copy of `sn` on `mapping` whose analog layers hold their clipped weights and whose
+    BatchNorm holds the statistics the Evaluator recalibrates (cumulative average over the
+    same training batches), i.e. the network the Evaluator scored."""
+    dep = copy.deepcopy(sn)
+    dep.use(mapping)
+    for name, layer in dep.choice_layers():
+        if name in set(mapping) and mapping[name] == "analog":
+            cand = layer.candidates["analog"]
+            assert isinstance(cand, AnalogCandidate)
+            layer.weight.copy_(clip_weight(layer.weight, cand.config))
+    bns = [m for m in dep.modules() if isinstance(m, BN) and m.track_running_stats]
+    dep.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    for x in bn_inputs:
+        call_model(dep, x)
+    return dep.eval()
+
+
+def compare(label: str, sn, task, args: argparse.Namespace) -> None:
+    mappings = random_mappings(sn, args.mappings, args.seed)
+    ev = Evaluator(sn, task, objectives=("accuracy", "accuracy@1d"), split="test",
+                   draws=args.draws, bn_batches=4, seed=args.seed,
+                   val_batches=args.test_batches)
+    loaders = task.loaders(batch_size=256, seed=args.seed)
+    bn_inputs = [move_batch(b, "cpu")[0] for b in itertools.islice(loaders.train, 4)]
+    rows = []
+    with final_scoring("bench: estimate vs aihwkit"):
+        ev.accuracies([mappings[0]])  # warm-up (data, kernels), not timed
+        ev.cache.clear()
+        for i, m in enumerate(mappings):
+            t0 = time.perf_counter()
+            acc = ev.accuracies([m])[0]
+            t1 = time.perf_counter()
+            est = np.array(ev.accuracies_at([m], DAY)[0])
+            t2 = time.perf_counter()
+            ref = evaluate_drift(as_searched(sn, m, bn_inputs), None, task, times=(DAY,),
+                                 repeats=args.draws, seed=args.seed, split="test",
+                                 max_batches=args.test_batches).values[0]
+            t3 = time.perf_counter()
+            old = evaluate_drift(sn, m, task, times=(DAY,), repeats=args.draws,
+                                 seed=args.seed, split="test",
+                                 max_batches=args.test_batches).values[0] \
+                if args.old_deploy else None
+            ratio = ev.hardware([m])["analog_mac_ratio"][0]
+            rows.append(dict(m=m, analog=float(ratio), acc=acc, est=est, ref=np.array(ref),
+                             old=None if old is None else np.array(old),
+                             t_eval=t1 - t0, t_draw=(t2 - t1) / args.draws,
+                             t_aihwkit=(t3 - t2) / args.draws))
+            r = rows[-1]
+            print(f"  {i:2d} analog MACs {r['analog']:.2f}  eval {acc:6.2f}  "
+                  f"hetmap@1d {est.mean():6.2f} +- {est.std(ddof=1):5.2f}  "
+                  f"aihwkit@1d {np.mean(ref):6.2f} +- {np.std(ref, ddof=1):5.2f}"
+                  + ("" if old is None else f"  (old deploy {np.mean(old):6.2f})"),
+                  flush=True)
+    est_m = np.array([r["est"].mean() for r in rows])
+    ref_m = np.array([r["ref"].mean() for r in rows])
+    acc_m = np.array([r["acc"] for r in rows])
+    rho = spearmanr(est_m, ref_m).statistic
+    rho_eval = spearmanr(acc_m, ref_m).statistic
+    mad = float(np.abs(est_m - ref_m).mean())
+    draw_cost = float(np.median([r["t_draw"] / r["t_eval"] for r in rows]))
+    aihwkit_cost = float(np.median([r["t_aihwkit"] / r["t_eval"] for r in rows]))
+    n_test = "all" if args.test_batches is None else f"first {args.test_batches * 256}"
+    print(f"{label}: {len(rows)} mappings, {args.draws} draws each, test split ({n_test} "
+          "images); aihwkit deployed as searched (clipped weights, recalibrated BN)")
+    print(f"  Spearman(hetmap accuracy@1d, aihwkit 1 d)  = {rho:.3f}   (target >= 0.9)")
+    print(f"  Spearman(eval-mode accuracy, aihwkit 1 d)  = {rho_eval:.3f}   (the old ranking)")
+    print(f"  mean |hetmap - aihwkit| at 1 d             = {mad:.2f} points   (target <= 1)")
+    print(f"  one PCM draw / one eval-mode evaluation    = {draw_cost:.2f} x   (target <= 2)")
+    print(f"  one aihwkit repeat / one eval-mode eval    = {aihwkit_cost:.2f} x")
+    if args.old_deploy:
+        old_m = np.array([r["old"].mean() for r in rows])
+        print(f"  old deploy path: Spearman vs hetmap {spearmanr(est_m, old_m).statistic:.3f}, "
+              f"mean |hetmap - aihwkit(old)| {np.abs(est_m - old_m).mean():.2f} points")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mappings", type=int, default=20)
+    parser.add_argument("--draws", type=int, default=5)
+    parser.add_argument("--pretrain-epochs", type=int, default=3)
+    parser.add_argument("--stage1-steps", type=int, default=10)
+    parser.add_argument("--stage2-steps", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--test-batches", type=int, default=None,
+                        help="score the first N test batches of 256 on both sides (default: "
+                             "the whole test split)")
+    parser.add_argument("--demo", type=Path, default=None,
+                        help="a finished `hetmap demo` run directory (its trained supernet)")
+    parser.add_argument("--skip-resnet8", action="store_true")
+    parser.add_argument("--old-deploy", action="store_true")
+    parser.add_argument("--cache", type=Path, default=Path("runs/bench_drift_surrogate"))
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if not args.skip_resnet8:
+        sn, task = resnet8_supernet(args, args.cache)
+        compare("ResNet-8 / MNIST 5k", sn, task, args)
+    if args.demo is not None:
+        sn, task = demo_supernet(args.demo)
+        compare(f"demo model ({args.demo})", sn, task, args)
+
+
+if __name__ == "__main__":
+    main()
