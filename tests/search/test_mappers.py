@@ -65,12 +65,12 @@ class _BreakOne(LionHeartStrategy):
 
     bad = ""
 
-    def drift_score(self, work, mapping):
+    def drift_score(self, work, mapping, model=None):
         return 40.0 if mapping[self.bad] == "analog" else 90.0
 
 
 def test_lionheart_reverts_a_layer_whose_conversion_breaks_accuracy(sn) -> None:
-    strat = _BreakOne(thresholds=(2.0,), train_steps=2, patience=None, **SMALL)
+    strat = _BreakOne(thresholds=(2.0,), round_steps=2, max_rounds=1, **SMALL)
     _BreakOne.bad = sn.layer_names[1]
     front = search(sn, _ev(sn), strategy=strat, budget=50, seed=0)
     final = strat.finals[2.0]
@@ -81,8 +81,8 @@ def test_lionheart_reverts_a_layer_whose_conversion_breaks_accuracy(sn) -> None:
     assert front.evaluations == 1 + len(sn.layer_names)  # baseline + one per trial
     assert final in strat.snapshots  # scored with the weights it was retrained to
     # a budget stops the greedy loop
-    short = search(sn, _ev(sn), strategy=_BreakOne(thresholds=(2.0,), train_steps=1,
-                                                  patience=None, **SMALL), budget=2)
+    short = search(sn, _ev(sn), strategy=_BreakOne(thresholds=(2.0,), round_steps=1,
+                                                  max_rounds=1, **SMALL), budget=2)
     assert short.evaluations == 2
 
 
