@@ -48,6 +48,8 @@ def main() -> None:
     p.add_argument("--lh-repeats", type=int, default=10, help="LionHeart's drift repeats")
     p.add_argument("--lh-batches", type=int, default=None,
                    help="validation batches per LionHeart score (default: all)")
+    p.add_argument("--lh-rounds", type=int, default=2,
+                   help="LionHeart's cap on training rounds per conversion")
     p.add_argument("--anchors", action="store_true",
                    help="give uniform anchors to every population method (default: none)")
     p.add_argument("--out", default="runs/bench_compare")
@@ -71,7 +73,7 @@ def main() -> None:
         "mps": {"pop_size": 8},
         "random": {"pop_size": 8},
         "lionheart": {"thresholds": (1.0, 5.0), "round_steps": steps, "patience": 1,
-                      "max_rounds": 2, "repeats": args.lh_repeats,
+                      "max_rounds": args.lh_rounds, "repeats": args.lh_repeats,
                       "drift_batches": args.lh_batches, **common},
         "odimo": {"lambdas": (0.0, 0.5, 4.0), "warmup_steps": steps, "steps": 2 * steps,
                   "finetune_steps": steps // 2, **common},

@@ -180,13 +180,21 @@ class LionHeartStrategy(MapperStrategy):
 
         if self.rpu is None:
             self.rpu = lionheart_rpu_config(chip_tile(work.problem))
+        analog = any(c == self.analog for c in mapping.values())
+        if not analog:  # the digital baseline: no programming, no drift (a plain model
+            # handed to evaluate_drift would be converted all-analog)
+            res = evaluate_drift(work.sn, mapping, work.task, times=(self.drift_time,),
+                                 repeats=1, seed=work.seed, split="val",
+                                 batch_size=work.ev.batch_size, max_batches=self.drift_batches,
+                                 device=work.device)
+            self._count()
+            return res.mean[0]
         if model is None:
             model = deploy(work.sn, mapping, rpu_config=self.rpu, input_ranges="config")
-        analog = any(c == self.analog for c in mapping.values())
         res = evaluate_drift(copy.deepcopy(model), None, work.task, times=(self.drift_time,),
-                             repeats=self.repeats if analog else 1, seed=work.seed,
-                             split="val", batch_size=work.ev.batch_size,
-                             max_batches=self.drift_batches, device=work.device)
+                             repeats=self.repeats, seed=work.seed, split="val",
+                             batch_size=work.ev.batch_size, max_batches=self.drift_batches,
+                             device=work.device)
         self._count()
         return res.mean[0]
 
