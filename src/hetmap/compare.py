@@ -1,13 +1,25 @@
-"""Every mapper on the same footing: one task, one pretrained model, one hardware spec.
+"""Every mapper on the same footing: one task, one pretrained model, one hardware spec, one
+stage-1/2 trained supernet, one unit of compute, one scoring path.
 
-All methods start from the same supernet (built once from the pretrained model) and the
-same Evaluator settings, cost table and validation batches. `mps` and `random` search the
-supernet after hetmap's staged training (its time is added to theirs); the other mappers
-train private copies and keep the weights behind each mapping they scored. Every front
-member is then re-scored the same way, on the weights it was found with: task accuracy by
-a fresh Evaluator, hardware numbers by the ObjectiveTable and the CostTable, accuracy at
-1 s and 1 day after programming by `evaluate_drift` (aihwkit). Hypervolumes share one
-normalisation (the Evaluator's ideal and reference points).
+Per seed: the supernet built from the pretrained model gets hetmap's stage 1 and 2 (weight
+training) once; every method starts from a copy of that trained supernet. `mps` then runs
+stage 3 (its preference learning; its evaluations are counted as `mps`'s), `random` and
+`mps` search the shared weights, the other mappers train private copies (LionHeart in
+aihwkit with its own recipe, ODiMo's warm-up/search/fine-tune, NSGA-II's per-candidate
+fine-tune) and keep the weights behind each mapping they scored. Uniform anchors go to
+every population method (mps, nsga2) or to none (`anchors`).
+
+Compute is measured for every method in one unit, sample-passes (`Meter`): a forward pass
+of one sample through a model in training mode with gradients on counts as a training
+sample-pass (forward + backward), any other as an evaluation sample-pass (forward only:
+scoring, BatchNorm recalibration, drift scoring, distillation teachers). All selection reads
+the validation split. Every front member is then re-scored the same way on the weights it
+was found with, inside `hetmap.tasks.final_scoring()` on the test split: task metric by an
+Evaluator(split="test") over the whole test split, hardware numbers by the ObjectiveTable
+and the CostTable, accuracy after programming and drift by `evaluate_drift(split="test")`
+with the supernet's analog configuration (one chip model for every method). Hypervolumes
+share one normalisation (the Evaluator's ideal and reference points). Remaining shortcuts:
+docs/compare.md.
 """
 
 from __future__ import annotations
@@ -15,15 +27,18 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import math
 import os
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 import hetmap.search.mappers  # noqa: F401 - registers the competing mappers
 from hetmap.errors import ConfigError
@@ -31,105 +46,346 @@ from hetmap.evaluation import Evaluator
 from hetmap.io import atomic_write_bytes, atomic_write_text
 from hetmap.mapping import Mapping
 from hetmap.search import Budget, Member, ParetoFront, get_strategy, search
-from hetmap.search.mappers._common import analog_rpu_config, clone_evaluator
+from hetmap.search.mappers._common import clone_evaluator
 from hetmap.supernet import Supernet, build_supernet
 
 METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2")
 SHARED = ("mps", "random")  # strategies that search the trained supernet's shared weights
-COLUMNS = ("method", "member", "accuracy", "acc_1s", "acc_1s_std", "acc_1d", "acc_1d_std",
-           "analog_mac_ratio", "digital_mb", "tiles", "fits", "latency_ms", "energy_uj",
-           "wall_s", "cpu_s", "train_s", "evaluations", "hv", "hv_1d")
+POPULATION = ("mps", "nsga2")  # population methods: anchors go to all of them or to none
+FEW_SAMPLES = 500  # figures from fewer samples are printed with a warning
+COLUMNS = ("seed", "method", "member", "val_accuracy", "test_accuracy", "test_samples",
+           "drift_repeats", "analog_mac_ratio", "digital_mb", "tiles", "fits", "latency_ms",
+           "energy_uj")  # then per drift time t: test@t, test@t_std, test@t_ci95
+_UNITS = ((31536000.0, "year"), (86400.0, "day"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
+
+
+def time_label(t: float) -> str:
+    """1 s, 1 h, 1 day, 1 year, 0 s ..."""
+    for size, unit in _UNITS:
+        if t >= size and (t / size).is_integer():
+            n = int(t / size)
+            return f"{n} {unit}{'s' if n > 1 and len(unit) > 2 else ''}"
+    return f"{t:g} s"
+
+
+def drift_key(t: float) -> str:
+    return f"test@{t:g}"
+
+
+# -- compute ---------------------------------------------------------------------------------
+@dataclass
+class Compute:
+    """What a method spent: sample-passes (training: forward + backward; evaluation: forward
+    only), wall and CPU seconds."""
+
+    train_passes: int = 0
+    eval_passes: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+    @property
+    def passes(self) -> int:
+        return self.train_passes + self.eval_passes
+
+    def __add__(self, other: Compute) -> Compute:
+        return Compute(self.train_passes + other.train_passes,
+                       self.eval_passes + other.eval_passes, self.wall_s + other.wall_s,
+                       self.cpu_s + other.cpu_s)
+
+
+def _batch_size(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Tensor):
+            return int(value.shape[0]) if value.dim() else 1
+        if isinstance(value, dict):
+            return _batch_size((), value)
+    return 0
+
+
+class Meter:
+    """Counts sample-passes of every top-level model call while open (`with Meter() as m`).
+
+    A call is top-level when no other module call encloses it; modules without parameters
+    (losses, containers of nothing) are not models and are not counted. `timeline` holds
+    (perf_counter, training, evaluation) after every counted call, for compute curves."""
+
+    def __init__(self) -> None:
+        self.train_passes = 0
+        self.eval_passes = 0
+        self.timeline: list[tuple[float, int, int]] = []
+        self._depth = 0
+        self._handles: list[Any] = []
+        self._start = (0.0, 0.0)
+        self.wall_s = self.cpu_s = 0.0
+
+    def _pre(self, module: nn.Module, args: Any) -> None:
+        self._depth += 1
+
+    def _post(self, module: nn.Module, args: Any, *rest: Any) -> None:
+        # (kwargs, output) normally; (output,) when the forward raised (always_call)
+        self._depth -= 1
+        if self._depth > 0 or next(module.parameters(), None) is None:
+            return
+        kwargs = rest[0] if len(rest) == 2 and isinstance(rest[0], dict) else {}
+        n = _batch_size(tuple(args), kwargs)
+        if module.training and torch.is_grad_enabled():
+            self.train_passes += n
+        else:
+            self.eval_passes += n
+        self.timeline.append((time.perf_counter(), self.train_passes, self.eval_passes))
+
+    def __enter__(self) -> Meter:
+        from torch.nn.modules.module import (
+            register_module_forward_hook,
+            register_module_forward_pre_hook,
+        )
+
+        self._depth = 0
+        self._handles = [register_module_forward_pre_hook(self._pre),
+                         register_module_forward_hook(self._post, with_kwargs=True,
+                                                      always_call=True)]
+        self._start = (time.perf_counter(), time.process_time())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self.wall_s = time.perf_counter() - self._start[0]
+        self.cpu_s = time.process_time() - self._start[1]
+
+    @property
+    def compute(self) -> Compute:
+        return Compute(self.train_passes, self.eval_passes, self.wall_s, self.cpu_s)
+
+    def passes_at(self, t: float) -> int:
+        """Sample-passes counted up to perf_counter time `t`."""
+        i = bisect_right([e[0] for e in self.timeline], t)
+        return 0 if i == 0 else self.timeline[i - 1][1] + self.timeline[i - 1][2]
+
+
+# -- statistics ------------------------------------------------------------------------------
+def ci95(values: Sequence[float]) -> float:
+    """Half-width of the 95 % confidence interval of the mean (Student t)."""
+    n = len(values)
+    if n < 2:
+        return float("nan")
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    v = [float(x) for x in values if x is not None and not math.isnan(float(x))]
+    if not v:
+        return float("nan"), float("nan")
+    return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
+
+def fmt(mean: float, std: float, digits: int = 2) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def fmt_passes(mean: float, std: float) -> str:
+    return f"{mean:.3g} ± {std:.2g}"
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass
+class MethodRun:
+    """One method on one seed: its compute, evaluations, validation-as-searched curve
+    (compute in sample-passes, hypervolume) and the test-split figures of its front."""
+
+    method: str
+    seed: int
+    evaluations: int
+    compute: Compute
+    curve: list[tuple[int, float]]
+    hv_val: float
+    members: int
+    stage3_evaluations: int = 0
+    extra_evaluations: int = 0
+    hv_test: float = 0.0
+    hv_test_drift: float = 0.0  # test hypervolume of the drifted members at the last time
+    best: dict[float, float] = field(default_factory=dict)  # time -> best test accuracy
 
 
 @dataclass
 class Comparison:
-    """rows: one per re-scored front member (method-level columns repeated);
-    summary: one per method; fronts: the re-scored fronts."""
+    """runs: one per (method, seed); rows: one per re-scored front member; shared: the
+    stage-1/2 compute per seed (every method starts from it); fronts: seed -> method ->
+    front re-scored on the test split; settings: what was run."""
 
+    runs: list[MethodRun]
     rows: list[dict[str, Any]]
-    summary: list[dict[str, Any]]
-    fronts: dict[str, ParetoFront] = field(default_factory=dict)
+    shared: dict[int, Compute] = field(default_factory=dict)
+    fronts: dict[int, dict[str, ParetoFront]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
-    def method(self, name: str) -> dict[str, Any]:
-        for row in self.summary:
-            if row["method"] == name:
-                return row
-        raise ConfigError(f"method {name!r} was not compared")
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r.seed for r in self.runs})
+
+    @property
+    def times(self) -> list[float]:
+        return [float(t) for t in self.settings.get("drift_times", ())]
+
+    @property
+    def methods(self) -> list[str]:
+        return list(dict.fromkeys(r.method for r in self.runs))
+
+    def of(self, method: str) -> list[MethodRun]:
+        runs = [r for r in self.runs if r.method == method]
+        if not runs:
+            raise ConfigError(f"method {method!r} was not compared")
+        return runs
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per method: mean and std over seeds of every reported figure."""
+        out = []
+        for name in self.methods:
+            runs = self.of(name)
+            row: dict[str, Any] = {"method": name, "seeds": len(runs)}
+            for t in self.times:
+                row[drift_key(t)] = mean_std([r.best.get(t, float("nan")) for r in runs])
+            for key, get in (("hv_test", lambda r: r.hv_test),
+                             ("hv_test_drift", lambda r: r.hv_test_drift),
+                             ("hv_val", lambda r: r.hv_val),
+                             ("evaluations", lambda r: r.evaluations),
+                             ("train_passes", lambda r: r.compute.train_passes),
+                             ("eval_passes", lambda r: r.compute.eval_passes),
+                             ("wall_s", lambda r: r.compute.wall_s),
+                             ("cpu_s", lambda r: r.compute.cpu_s)):
+                row[key] = mean_std([get(r) for r in runs])
+            out.append(row)
+        return out
 
     def ratios(self, ours: str = "mps", others: Sequence[str] = ("lionheart", "odimo")
                ) -> dict[str, dict[str, float]]:
-        """Hypervolume (ours / theirs), wall-time and CPU-time (theirs / ours) ratios; CPU
-        time is the steadier of the two on a shared machine."""
-        me = self.method(ours)
+        """Mean test hypervolume (ours / theirs) and CPU-time (theirs / ours) ratios."""
+        s = {r["method"]: r for r in self.summary()}
+        me = s[ours]
         out = {}
         for other in others:
-            if not any(r["method"] == other for r in self.summary):
+            if other not in s:
                 continue
-            them = self.method(other)
-            out[other] = {"hv": me["hv"] / them["hv"] if them["hv"] else float("inf"),
-                          "hv_1d": me["hv_1d"] / them["hv_1d"] if them["hv_1d"] else
-                          float("inf"),
-                          "speedup": them["wall_s"] / me["wall_s"] if me["wall_s"] else
-                          float("inf"),
-                          "cpu_speedup": them["cpu_s"] / me["cpu_s"] if me["cpu_s"] else
-                          float("inf")}
+            them = s[other]
+            out[other] = {"hv": me["hv_test"][0] / them["hv_test"][0]
+                          if them["hv_test"][0] else float("inf"),
+                          "cpu_speedup": them["cpu_s"][0] / me["cpu_s"][0]
+                          if me["cpu_s"][0] else float("inf")}
         return out
+
+    def table(self) -> str:
+        """One Markdown table, mean ± std over seeds per method (test split unless marked)."""
+        samples = {r["test_samples"] for r in self.rows if r.get("test_samples")}
+        few = min(samples) < FEW_SAMPLES if samples else False
+        warn = f" ⚠ <{FEW_SAMPLES} samples" if few else ""
+        times = self.times
+        last = time_label(times[-1]) if times else "-"
+        head = ("| method | seeds | " + "".join(f"test acc {time_label(t)} (%) | "
+                                               for t in times)
+                + f"HV test | HV test {last} | HV val | evaluations | train sample-passes | "
+                "eval sample-passes | wall s | CPU s |\n" + "|---" * (11 + len(times)) + "|\n")
+        lines = [head]
+        for s in self.summary():
+            lines.append(
+                f"| {s['method']} | {s['seeds']} | "
+                + "".join(f"{fmt(*s[drift_key(t)])}{warn} | " for t in times)
+                + f"{fmt(*s['hv_test'], 4)} | "
+                f"{fmt(*s['hv_test_drift'], 4)} | {fmt(*s['hv_val'], 4)} | "
+                f"{fmt(*s['evaluations'], 1)} | {fmt_passes(*s['train_passes'])} | "
+                f"{fmt_passes(*s['eval_passes'])} | {fmt(*s['wall_s'], 0)} | "
+                f"{fmt(*s['cpu_s'], 0)} |\n")
+        if self.shared:
+            sh = list(self.shared.values())
+            lines.append(
+                f"| (shared stage 1-2) | {len(sh)} | " + "- | " * (3 + len(self.times))
+                + "0 | "
+                f"{fmt_passes(*mean_std([c.train_passes for c in sh]))} | "
+                f"{fmt_passes(*mean_std([c.eval_passes for c in sh]))} | "
+                f"{fmt(*mean_std([c.wall_s for c in sh]), 0)} | "
+                f"{fmt(*mean_std([c.cpu_s for c in sh]), 0)} |\n")
+        return "".join(lines)
+
+    def members_table(self, seed: int | None = None) -> str:
+        seed = self.seeds[0] if seed is None else seed
+        times = self.times
+        lines = ["| method | # | val acc | test acc | "
+                 + "".join(f"test {time_label(t)} (95 % CI) | " for t in times)
+                 + "samples | analog MACs | digital MB | tiles | latency ms | energy uJ |\n"
+                 + "|---" * (10 + len(times)) + "|\n"]
+        for r in (r for r in self.rows if r["seed"] == seed):
+            drift = " | ".join(
+                f"{r[drift_key(t)]:.2f} ± {r[drift_key(t) + '_std']:.2f} "
+                f"(±{r[drift_key(t) + '_ci95']:.2f})" if r.get(drift_key(t)) is not None
+                else "-" for t in times)
+            warn = " ⚠" if r["test_samples"] < FEW_SAMPLES else ""
+            lines.append(f"| {r['method']} | {r['member']} | {r['val_accuracy']:.2f} | "
+                         f"{r['test_accuracy']:.2f} | {drift} | {r['test_samples']}{warn} | "
+                         f"{r['analog_mac_ratio']:.2f} | {r['digital_mb']:.4f} | "
+                         f"{r['tiles']}{'' if r['fits'] else ' (over)'} | "
+                         f"{r['latency_ms']:.4f} | {r['energy_uj']:.3f} |\n")
+        return "".join(lines)
+
+    def to_markdown(self) -> str:
+        s = self.settings
+        notes = (f"Test split: {s.get('test_samples', '?')} samples, drift "
+                 f"{s.get('drift_repeats', '?')} programmings per member, mean ± std over "
+                 f"seeds {self.seeds}; per member mean ± std over programmings (95 % interval)."
+                 " Compute in sample-passes (training: forward + backward; evaluation: "
+                 "forward only); every method also starts from the shared stage-1/2 row.\n\n")
+        return (notes + self.table() + f"\n\nFront members, seed {self.seeds[0]}:\n\n"
+                + self.members_table())
 
     def to_csv(self) -> str:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(COLUMNS)
+        columns = (*COLUMNS, *(drift_key(t) + x for t in self.times
+                               for x in ("", "_std", "_ci95")))
+        w.writerow(columns)
         for r in self.rows:
-            w.writerow([_cell(r.get(c)) for c in COLUMNS])
+            w.writerow([_cell(r.get(c)) for c in columns])
         return buf.getvalue()
 
-    def to_markdown(self) -> str:
-        head = ("| method | evals | wall s | CPU s | train s | HV | HV (1 day) | members | "
-                "best acc 1 d | max analog MAC ratio |\n" + "|---" * 10 + "|\n")
-        lines = [head]
-        for s in self.summary:
-            lines.append(f"| {s['method']} | {s['evaluations']} | {s['wall_s']:.1f} | "
-                         f"{s['cpu_s']:.1f} | {s['train_s']:.1f} | {s['hv']:.4f} | "
-                         f"{s['hv_1d']:.4f} | "
-                         f"{s['members']} | {s['best_acc_1d']:.2f} | "
-                         f"{s['max_analog_ratio']:.2f} |\n")
-        lines.append("\n| method | # | acc | acc 1 s | acc 1 day | analog MACs | digital MB | "
-                     "tiles | latency ms | energy uJ |\n" + "|---" * 10 + "|\n")
-        for r in self.rows:
-            drift = (f"{r['acc_1s']:.2f} +- {r['acc_1s_std']:.2f} | "
-                     f"{r['acc_1d']:.2f} +- {r['acc_1d_std']:.2f}") \
-                if r.get("acc_1s") is not None else "- | -"
-            lines.append(f"| {r['method']} | {r['member']} | {r['accuracy']:.2f} | {drift} | "
-                         f"{r['analog_mac_ratio']:.2f} | {r['digital_mb']:.4f} | {r['tiles']}"
-                         f"{'' if r['fits'] else ' (over)'} | {r['latency_ms']:.4f} | "
-                         f"{r['energy_uj']:.3f} |\n")
-        return "".join(lines)
-
     def plot(self) -> bytes:
-        """PNG: accuracy (shared weights and 1 day after programming) vs analog MAC ratio."""
+        """PNG: validation hypervolume (as searched) versus compute in sample-passes, every
+        method and seed; test accuracy 1 day after programming versus analog MAC ratio."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-        for k, s in enumerate(self.summary):
-            rows = sorted((r for r in self.rows if r["method"] == s["method"]),
-                          key=lambda r: r["analog_mac_ratio"])
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+        for k, name in enumerate(self.methods):
             colour = f"C{k}"
-            x = [r["analog_mac_ratio"] for r in rows]
-            axes[0].plot(x, [r["accuracy"] for r in rows], "o-", color=colour,
-                         label=s["method"])
-            d = [(r["analog_mac_ratio"], r["acc_1d"]) for r in rows if r["acc_1d"] is not None]
-            if d:
-                axes[1].plot(*zip(*d), "s-", color=colour, label=s["method"])
-        axes[0].set_title("Evaluator accuracy (shared footing)")
-        axes[1].set_title("accuracy 1 day after programming")
+            for j, run in enumerate(self.of(name)):
+                shared = self.shared.get(run.seed, Compute()).passes
+                if run.curve:
+                    x = [shared + c for c, _ in run.curve]
+                    axes[0].step(x, [h for _, h in run.curve], where="post", color=colour,
+                                 alpha=0.8, label=name if j == 0 else None)
+            key = drift_key(self.times[-1]) if self.times else ""
+            rows = sorted((r for r in self.rows if r["method"] == name
+                           and r["seed"] == self.seeds[0] and r.get(key) is not None),
+                          key=lambda r: r["analog_mac_ratio"])
+            if rows:
+                axes[1].errorbar([r["analog_mac_ratio"] for r in rows], [r[key] for r in rows],
+                                 yerr=[r[key + "_ci95"] for r in rows], fmt="o-",
+                                 color=colour, label=name, capsize=3)
+        axes[0].set_xscale("log")
+        axes[0].set_xlabel("compute (sample-passes, incl. shared stage 1-2)")
+        axes[0].set_ylabel("hypervolume (validation, as searched)")
+        axes[0].set_title("hypervolume vs compute")
+        axes[1].set_xlabel("analog MAC ratio")
+        axes[1].set_ylabel(f"test accuracy {time_label(self.times[-1]) if self.times else ''}"
+                           " after programming (%)")
+        axes[1].set_title(f"test split, seed {self.seeds[0]} (95 % interval)")
         for ax in axes:
-            ax.set_xlabel("analog MAC ratio")
             ax.grid(alpha=0.3)
-        axes[0].set_ylabel("accuracy (%)")
-        axes[1].legend(fontsize=8)
+            ax.legend(fontsize=8)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
@@ -140,9 +396,10 @@ class Comparison:
         d = Path(directory)
         out = {"markdown": atomic_write_text(d / "compare.md", self.to_markdown()),
                "csv": atomic_write_text(d / "compare.csv", self.to_csv()),
-               "plot": atomic_write_bytes(d / "fronts.png", self.plot())}
-        for name, front in self.fronts.items():
-            front.save(d / f"front-{name}")
+               "plot": atomic_write_bytes(d / "compare.png", self.plot())}
+        for seed, fronts in self.fronts.items():
+            for name, front in fronts.items():
+                front.save(d / f"front-{name}-seed{seed}")
         return out
 
 
@@ -162,25 +419,42 @@ def _spread(members: Sequence[Member], k: int) -> list[int]:
     return [order[round(float(j))] for j in np.linspace(0, len(order) - 1, k)]
 
 
+# -- the comparison --------------------------------------------------------------------------
+def default_train_config(seed: int) -> Any:
+    """A short stage 1 + 2 (shared by every method) for small comparisons."""
+    from hetmap.training import make_config
+
+    return make_config(seed=seed, batch_size=64, progress=False, eval_each_epoch=False,
+                       stage1={"epochs": 1, "max_steps": 10},
+                       stage2={"epochs": 1, "max_steps": 10}, stage3={"steps": 0,
+                                                                     "tau_mappings": 0})
+
+
 def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-pcm",
             methods: Sequence[str] = METHODS, budgets: dict[str, Any] | None = None,
             options: dict[str, dict[str, Any]] | None = None, *,
             candidates: Sequence[str] = ("fp32", "fp16", "int8", "analog"),
-            analog: Any = None, train_config: Any = None, pretrain_epochs: int = 2,
-            bn_batches: int = 2, val_batches: int | None = 2, batch_size: int = 128,
-            accuracy_window: float = 25.0, drift_times: Sequence[float] = (1.0, 86400.0),
-            drift_repeats: int = 3, drift_batches: int = 2, drift_members: int = 3,
-            seed: int = 0, out: str | os.PathLike[str] | None = None,
+            analog: Any = None, train_config: Any = None,
+            stage3: dict[str, Any] | None = None, anchors: bool = False,
+            pretrain_epochs: int = 2, bn_batches: int = 2, val_batches: int | None = None,
+            batch_size: int = 128, accuracy_window: float = 25.0,
+            drift_times: Sequence[float] = (0.0, 86400.0), drift_repeats: int = 5,
+            drift_batches: int | None = None, drift_members: int = 3,
+            seeds: int | Sequence[int] = 1, out: str | os.PathLike[str] | None = None,
             log: Callable[[str], Any] = print) -> Comparison:
-    """Run every method in `methods` on one task, model and hardware; re-score the fronts.
+    """Run every method in `methods` on one task, model and hardware over `seeds`.
 
     task: a Task or its name; model: the pretrained model (None: pretrain
-    `pretrain_epochs` epochs); budgets: method -> Budget/int/float (default 24 evaluations);
-    options: method -> strategy options; train_config: hetmap's staged training for
-    mps/random (a TrainConfig or dict; default a short one); accuracy_window: hypervolume's
-    accuracy range is (fp32 - window, 100); drift_members: front members per method
-    evaluated after drift (spread along the analog MAC ratio); out: write compare.md,
-    compare.csv, fronts.png and each front there."""
+    `pretrain_epochs` epochs, seed 0); budgets: method -> Budget/int/float (default 24
+    evaluations); options: method -> strategy options; train_config: the shared stage 1 + 2
+    (a TrainConfig, a dict, or a callable seed -> config; its stage 3 is ignored); stage3:
+    `mps`'s stage-3 settings (Stage3Config fields; its Evaluator settings default to the
+    search's); anchors: uniform anchors for every population method (mps, nsga2) or none;
+    val_batches: validation batches per selection score (None: the whole split);
+    drift_batches: test batches per drift score (None: the whole split); drift_members:
+    front members per method scored after drift, spread along the analog MAC ratio;
+    seeds: a count (0, 1, ...) or the seeds; out: write compare.md, compare.csv,
+    compare.png and each front there."""
     from hetmap.hardware import table_for
     from hetmap.tasks import get_task
 
@@ -188,108 +462,181 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     unknown = [m for m in methods if m not in METHODS and m not in _registered()]
     if unknown:
         raise ConfigError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
-    budgets = budgets or {}
-    options = options or {}
+    if drift_repeats < 2:
+        raise ConfigError(f"drift_repeats must be >= 2 for a spread and an interval, got "
+                          f"{drift_repeats}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ConfigError("seeds must name at least one seed")
+    budgets, options = budgets or {}, options or {}
+    for name in methods:
+        given = options.get(name, {}).get("anchors")
+        if given is not None and name in POPULATION and bool(given) != anchors:
+            raise ConfigError(f"options[{name!r}]['anchors']={given} but anchors={anchors}: "
+                              "uniform anchors go to every population method "
+                              f"({', '.join(POPULATION)}) or to none; set compare(anchors=...)")
     if model is None:
         from hetmap.training import pretrain
 
-        model, _ = pretrain(task, epochs=pretrain_epochs, seed=seed, progress=False, log=log)
+        model, _ = pretrain(task, epochs=pretrain_epochs, seed=0, progress=False, log=log)
     model = model.eval()
-    base = build_supernet(model, task.example_input(64), candidates=candidates,
-                          analog=analog)
+    base = build_supernet(model, task.example_input(64), candidates=candidates, analog=analog)
     t0 = time.perf_counter()
     cost_table = table_for(base, hardware)
     log(f"cost table: {time.perf_counter() - t0:.1f} s")
+    result = Comparison([], [], settings={"methods": list(methods), "seeds": seed_list,
+                                          "drift_repeats": drift_repeats,
+                                          "drift_times": list(drift_times),
+                                          "anchors": anchors, "budgets": {
+                                              m: str(Budget.of(budgets.get(m, 24)))
+                                              for m in methods}})
+    for seed in seed_list:
+        _one_seed(result, task, base, cost_table, methods, budgets, options, seed,
+                  train_config=train_config, stage3=stage3, anchors=anchors,
+                  bn_batches=bn_batches, val_batches=val_batches, batch_size=batch_size,
+                  accuracy_window=accuracy_window, drift_times=tuple(drift_times),
+                  drift_repeats=drift_repeats, drift_batches=drift_batches,
+                  drift_members=drift_members, log=log)
+        if out is not None:
+            result.save(out)  # partial results survive an interrupted run
+    return result
+
+
+def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
+              methods: Sequence[str], budgets: dict[str, Any],
+              options: dict[str, dict[str, Any]], seed: int, *, train_config: Any,
+              stage3: dict[str, Any] | None, anchors: bool, bn_batches: int,
+              val_batches: int | None, batch_size: int, accuracy_window: float,
+              drift_times: tuple[float, ...], drift_repeats: int, drift_batches: int | None,
+              drift_members: int, log: Callable[[str], Any]) -> None:
+    torch.manual_seed(seed)
     ev0 = Evaluator(base, task, cost_table=cost_table, bn_batches=bn_batches,
                     val_batches=val_batches, batch_size=batch_size, seed=seed)
-    fp32 = ev0.accuracy(Mapping.uniform(base, "fp32", fallback=candidates[0]))
+    fp32 = ev0.accuracy(Mapping.uniform(base, "fp32", fallback=base.candidates(
+        base.layer_names[0])[0]))
     ev0.accuracy_range = (max(0.0, fp32 - accuracy_window), 100.0)
-    log(f"fp32 accuracy {fp32:.2f}")
+    log(f"seed {seed}: fp32 validation accuracy {fp32:.2f}")
 
-    trained: Supernet | None = None
-    train_s = train_cpu = 0.0
-    cpu_time: dict[str, float] = {}
+    with Meter() as meter:
+        trained = _stage12(base, task, train_config, seed)
+    result.shared[seed] = meter.compute
+    log(f"seed {seed}: shared stage 1-2: {meter.compute}")
+
     fronts: dict[str, ParetoFront] = {}
     weights: dict[str, Callable[[Mapping], Any]] = {}
-    train_time: dict[str, float] = {}
     for name in methods:
+        opts = dict(options.get(name, {}))
+        if name in POPULATION:
+            opts["anchors"] = anchors
+        strat = get_strategy(name, **opts)
         budget = Budget.of(budgets.get(name, 24))
-        if name in SHARED:
-            if trained is None:
-                cpu = time.process_time()
-                trained, train_s = _train(base, task, train_config, seed, log)
-                train_cpu = time.process_time() - cpu
-            sn, extra, extra_cpu = trained, train_s, train_cpu
-        else:
-            sn, extra, extra_cpu = base, 0.0, 0.0
-        strat = get_strategy(name, **options.get(name, {}))
-        log(f"{name}: searching ({budget})")
-        cpu = time.process_time()
-        front = search(sn, clone_evaluator(ev0, sn), strategy=strat, budget=budget, seed=seed)
-        cpu_time[name] = time.process_time() - cpu + extra_cpu
-        front.wall_time += extra
+        log(f"seed {seed}: {name}: {budget}")
+        stage3_evals = 0
+        with Meter() as meter:
+            sn = copy.deepcopy(trained)
+            if name == "mps":
+                stage3_evals = _stage3(sn, task, cost_table, ev0, stage3, seed)
+            search_start = time.perf_counter()
+            front = search(sn, clone_evaluator(ev0, sn), strategy=strat, budget=budget,
+                           seed=seed)
+        extra = int(getattr(strat, "stats", {}).get("extra_evaluations", 0))
+        curve = [(meter.passes_at(search_start + s), h) for _, h, s in front.history]
+        run = MethodRun(name, seed, front.evaluations + stage3_evals + extra, meter.compute,
+                        curve, front.pruned().hypervolume(), len(front), stage3_evals, extra)
+        result.runs.append(run)
         fronts[name] = front
-        train_time[name] = extra
         snaps = getattr(strat, "snapshots", {})
         weights[name] = (lambda m, s=snaps, owner=sn: s.get(m) if m in s else owner)
-        log(f"{name}: {len(front)} on front, {front.evaluations} evaluations, "
-            f"{front.wall_time:.1f} s")
+        log(f"seed {seed}: {name}: {len(front)} on front, {run.evaluations} evaluations "
+            f"({stage3_evals} stage 3, {extra} drift scorings), {meter.compute}")
+    _final_scoring(result, task, base, cost_table, ev0, fronts, weights, seed,
+                   drift_times=drift_times, drift_repeats=drift_repeats,
+                   drift_batches=drift_batches, drift_members=drift_members, log=log)
+
+
+def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: Any,
+                   ev0: Evaluator, fronts: dict[str, ParetoFront],
+                   weights: dict[str, Callable[[Mapping], Any]], seed: int, *,
+                   drift_times: tuple[float, ...], drift_repeats: int,
+                   drift_batches: int | None, drift_members: int,
+                   log: Callable[[str], Any]) -> None:
+    """Every front member re-scored on the test split, one chip model, one scoring path."""
+    from hetmap.evaluation.drift import evaluate_drift
+    from hetmap.search.mappers._common import analog_rpu_config
+    from hetmap.tasks import final_scoring
 
     scratch = copy.deepcopy(base)
-    rows, summary, rescored = [], [], {}
     rpu = analog_rpu_config(base)
-    for name, front in fronts.items():
-        members, drift = [], {}
-        chosen = set(_spread(front.members, drift_members))
-        for i, member in enumerate(front.members):
-            sn = _weights_on(scratch, weights[name](member.mapping))
-            ev = clone_evaluator(ev0, sn)
-            scores = ev.scores([member.mapping])[0]
-            members.append(Member(member.mapping, scores))
-            if i in chosen:
-                drift[i] = _drift(sn, member.mapping, task, drift_times, drift_repeats,
-                                  drift_batches, batch_size, seed, rpu)
-        hw = ev0.hardware([m.mapping for m in members])
-        cost = cost_table.evaluate_indices(ev0.indices([m.mapping for m in members]),
-                                           check_tiles=False)
-        ideal, ref = ev0.reference_point()
-        fr = ParetoFront(members, ev0.names, (), list(front.history), front.evaluations,
-                         front.wall_time, name, seed, ideal, ref)
-        rescored[name] = fr
-        day = drift_times[-1]
-        d_members = [Member(members[i].mapping, {**members[i].scores,
-                                                 "accuracy": r.at(day)[0]})
-                     for i, r in drift.items()]
-        hv_1d = ParetoFront(d_members, ev0.names, (), [], 0, 0.0, name, seed, ideal,
-                            ref).pruned().hypervolume() if d_members else 0.0
-        hv = fr.pruned().hypervolume()
-        for i, m in enumerate(members):
-            r = drift.get(i)
-            rows.append({
-                "method": name, "member": i, "accuracy": m.scores["accuracy"],
-                "acc_1s": r.at(drift_times[0])[0] if r else None,
-                "acc_1s_std": r.at(drift_times[0])[1] if r else None,
-                "acc_1d": r.at(day)[0] if r else None, "acc_1d_std": r.at(day)[1] if r else None,
-                "analog_mac_ratio": float(hw["analog_mac_ratio"][i]),
-                "digital_mb": float(hw["digital_weight_bytes"][i]) / 1e6,
-                "tiles": int(cost["analog_tiles"][i]), "fits": bool(cost["fits"][i]),
-                "latency_ms": float(cost["latency_s"][i]) * 1e3,
-                "energy_uj": float(cost["energy_j"][i]) * 1e6,
-                "wall_s": front.wall_time, "cpu_s": cpu_time[name],
-                "train_s": train_time[name],
-                "evaluations": front.evaluations, "hv": hv, "hv_1d": hv_1d})
-        summary.append({"method": name, "evaluations": front.evaluations,
-                        "wall_s": front.wall_time, "cpu_s": cpu_time[name],
-                        "train_s": train_time[name], "hv": hv,
-                        "hv_1d": hv_1d, "members": len(members),
-                        "best_acc_1d": max((r.at(day)[0] for r in drift.values()),
-                                           default=float("nan")),
-                        "max_analog_ratio": float(np.max(hw["analog_mac_ratio"]))
-                        if members else 0.0})
-    result = Comparison(rows, summary, rescored)
-    if out is not None:
-        result.save(out)
-    return result
+    ideal, ref = ev0.reference_point()
+    runs = {r.method: r for r in result.runs if r.seed == seed}
+    result.fronts[seed] = {}
+    with final_scoring("compare: test-split scoring of every method's front"):
+        samples = _test_samples(task, batch_size=ev0.batch_size, seed=seed,
+                                max_batches=drift_batches)
+        result.settings["test_samples"] = samples
+        for name, front in fronts.items():
+            members, drift = [], {}
+            chosen = set(_spread(front.members, drift_members))
+            for i, member in enumerate(front.members):
+                sn = _weights_on(scratch, weights[name](member.mapping))
+                test_ev = Evaluator(sn, task, objectives=ev0.names, cost_table=cost_table,
+                                    bn_batches=ev0.bn_batches, split="test", val_batches=None,
+                                    batch_size=ev0.batch_size, seed=seed,
+                                    accuracy_range=ev0.accuracy_range)
+                members.append(Member(member.mapping, test_ev.scores([member.mapping])[0]))
+                if i in chosen:
+                    drift[i] = evaluate_drift(sn, member.mapping, task, times=drift_times,
+                                              repeats=drift_repeats, seed=seed,
+                                              split="test", batch_size=ev0.batch_size,
+                                              max_batches=drift_batches, rpu_config=rpu)
+            hw = ev0.hardware([m.mapping for m in members])
+            cost = cost_table.evaluate_indices(ev0.indices([m.mapping for m in members]),
+                                               check_tiles=False)
+            fr = ParetoFront(members, ev0.names, (), list(front.history), front.evaluations,
+                             front.wall_time, name, seed, ideal, ref)
+            result.fronts[seed][name] = fr
+            day = drift_times[-1]
+            d_members = [Member(members[i].mapping, {**members[i].scores,
+                                                     "accuracy": r.at(day)[0]})
+                         for i, r in drift.items()]
+            run = runs[name]
+            run.hv_test = fr.pruned().hypervolume()
+            run.hv_test_drift = ParetoFront(
+                d_members, ev0.names, (), [], 0, 0.0, name, seed, ideal,
+                ref).pruned().hypervolume() if d_members else 0.0
+            run.best = {t: max((r.at(t)[0] for r in drift.values()), default=float("nan"))
+                        for t in drift_times}
+            for i, m in enumerate(members):
+                r = drift.get(i)
+                row: dict[str, Any] = {}
+                for k, t in enumerate(drift_times):
+                    key = drift_key(t)
+                    row[key] = r.mean[k] if r else None
+                    row[key + "_std"] = r.std[k] if r else None
+                    row[key + "_ci95"] = ci95(r.values[k]) if r else None
+                result.rows.append({
+                    "seed": seed, "method": name, "member": i,
+                    "val_accuracy": front.members[i].scores["accuracy"],
+                    "test_accuracy": m.scores["accuracy"], **row,
+                    "test_samples": samples, "drift_repeats": r.repeats if r else 0,
+                    "analog_mac_ratio": float(hw["analog_mac_ratio"][i]),
+                    "digital_mb": float(hw["digital_weight_bytes"][i]) / 1e6,
+                    "tiles": int(cost["analog_tiles"][i]), "fits": bool(cost["fits"][i]),
+                    "latency_ms": float(cost["latency_s"][i]) * 1e3,
+                    "energy_uj": float(cost["energy_j"][i]) * 1e6})
+            best = ", ".join(f"{v:.2f} ({time_label(t)})" for t, v in run.best.items())
+            log(f"seed {seed}: {name}: test HV {run.hv_test:.4f}, best test accuracy {best} "
+                f"on {samples} samples")
+
+
+def _test_samples(task: Any, batch_size: int, seed: int, max_batches: int | None) -> int:
+    loader = task.loaders(batch_size=batch_size, seed=seed).test
+    n = 0
+    for k, (_, y) in enumerate(loader):
+        if max_batches is not None and k >= max_batches:
+            break
+        n += _batch_size((y,), {})
+    return n
 
 
 def _registered() -> list[str]:
@@ -306,28 +653,34 @@ def _weights_on(scratch: Supernet, source: Any) -> Supernet:
     return scratch
 
 
-def _drift(sn: Supernet, mapping: Mapping, task: Any, times: Sequence[float], repeats: int,
-           batches: int, batch_size: int, seed: int, rpu: Any) -> Any:
-    from hetmap.evaluation.drift import evaluate_drift
+def _stage12(base: Supernet, task: Any, config: Any, seed: int) -> Supernet:
+    """hetmap's stages 1 and 2 on a copy of the base supernet (shared by every method)."""
+    from hetmap.training import TrainConfig, train_supernet
 
-    return evaluate_drift(sn, mapping, task, times=tuple(times), repeats=repeats, seed=seed,
-                          max_batches=batches, batch_size=batch_size, rpu_config=rpu)
-
-
-def _train(base: Supernet, task: Any, config: Any, seed: int,
-           log: Callable[[str], Any]) -> tuple[Supernet, float]:
-    """hetmap's staged training on a copy of the base supernet; (supernet, seconds)."""
-    from hetmap.training import make_config, train_supernet
-
-    if config is None:
-        config = make_config(
-            seed=seed, batch_size=64, progress=False, eval_each_epoch=False,
-            stage1={"epochs": 1, "max_steps": 10}, stage2={"epochs": 1, "max_steps": 10},
-            stage3={"steps": 10, "n_mappings": 8, "tau_mappings": 0, "bn_batches": 1,
-                    "val_batches": 1, "eval_batch_size": 128})
-    start = time.perf_counter()
+    cfg = config(seed) if callable(config) else config
+    cfg = default_train_config(seed) if cfg is None else cfg
+    cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg)
+    cfg = cfg.model_copy(update={"seed": seed, "stage3": cfg.stage3.model_copy(
+        update={"steps": 0, "tau_mappings": 0})})
     sn = copy.deepcopy(base)
-    train_supernet(sn, task, config)
-    seconds = time.perf_counter() - start
-    log(f"staged training for mps/random: {seconds:.1f} s")
-    return sn, seconds
+    train_supernet(sn, task, cfg)
+    return sn
+
+
+def _stage3(sn: Supernet, task: Any, cost_table: Any, ev: Evaluator,
+            settings: dict[str, Any] | None, seed: int) -> int:
+    """`mps`'s stage 3 (preference learning) on `sn`; returns the mappings it scored."""
+    from hetmap.training import Stage3Config, make_config, train_preferences
+    from hetmap.training.stages import Run, make_evaluator
+
+    defaults = {"steps": 10, "n_mappings": 8, "tau_mappings": 0, "bn_batches": ev.bn_batches,
+                "val_batches": ev.val_batches, "eval_batch_size": ev.batch_size}
+    s3 = Stage3Config(**(defaults | (settings or {})))
+    cfg = make_config(seed=seed, progress=False, stage3=s3.model_dump())
+    sn.set_noise_scale(cfg.stage2.target)
+    run = Run(sn, task, cfg, None, None, ev.device, None)
+    run.cost_table = cost_table
+    evaluator = make_evaluator(run)
+    train_preferences(run, evaluator)
+    sn.use(Mapping.uniform(sn, "fp32", fallback=sn.candidates(sn.layer_names[0])[0]))
+    return int(evaluator.evaluations)

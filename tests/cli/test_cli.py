@@ -47,12 +47,17 @@ def test_scan_prints_the_inventory() -> None:
 
 def test_compare_writes_the_table(tmp_path) -> None:
     out = tmp_path / "cmp"
+    fast = ["task.name=digits", "search.evaluations=6", "drift.repeats=2", "drift.times=[1]",
+            "train.stage1.max_steps=2", "train.stage2.max_steps=2", "train.stage3.steps=1",
+            "train.stage3.n_mappings=3"]
+    sets = [arg for item in fast for arg in ("--set", item)]
     result = runner.invoke(app, ["compare", "--methods", "anchors,random,mps", "--out", str(out),
-                                 "--set", "task.name=digits", "--set", "search.evaluations=6",
-                                 "--set", "drift.repeats=1", "--set", "drift.times=[1]"])
+                                 "--seeds", "2", "--drift-members", "1", *sets])
     assert result.exit_code == 0, result.output
     table = (out / "compare.md").read_text()
     assert all(f"| {m} |" in table for m in ("anchors", "random", "mps"))
+    assert "seeds [0, 1]" in table and "(shared stage 1-2)" in table
+    assert (out / "compare.png").exists()
 
 
 def test_stage_commands_run_one_after_another(tmp_path) -> None:

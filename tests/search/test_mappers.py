@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -14,8 +15,14 @@ from hetmap import Mapping
 from hetmap.errors import ConfigError
 from hetmap.evaluation import Evaluator
 from hetmap.search import Budget, get_strategy, search, strategy_names
-from hetmap.search.mappers import LionHeartStrategy, ODiMoStrategy
+from hetmap.search.mappers import (
+    LionHeartStrategy,
+    ODiMoStrategy,
+    anchor_genomes,
+    lionheart_rpu_config,
+)
 from hetmap.search.mappers._common import analog_rpu_config
+from hetmap.search.mappers.lionheart import chip_tile, write_back
 from hetmap.search.problem import SearchProblem
 
 SMALL = {"batch_size": 32, "train_batches": 4}
@@ -67,12 +74,12 @@ class _BreakOne(LionHeartStrategy):
 
     bad = ""
 
-    def drift_score(self, work, mapping):
+    def drift_score(self, work, mapping, model=None):
         return 40.0 if mapping[self.bad] == "analog" else 90.0
 
 
 def test_lionheart_reverts_a_layer_whose_conversion_breaks_accuracy(sn) -> None:
-    strat = _BreakOne(thresholds=(2.0,), train_steps=2, patience=None, **SMALL)
+    strat = _BreakOne(thresholds=(2.0,), round_steps=2, max_rounds=1, **SMALL)
     _BreakOne.bad = sn.layer_names[1]
     front = search(sn, _ev(sn), strategy=strat, budget=50, seed=0)
     final = strat.finals[2.0]
@@ -83,8 +90,8 @@ def test_lionheart_reverts_a_layer_whose_conversion_breaks_accuracy(sn) -> None:
     assert front.evaluations == 1 + len(sn.layer_names)  # baseline + one per trial
     assert final in strat.snapshots  # scored with the weights it was retrained to
     # a budget stops the greedy loop
-    short = search(sn, _ev(sn), strategy=_BreakOne(thresholds=(2.0,), train_steps=1,
-                                                  patience=None, **SMALL), budget=2)
+    short = search(sn, _ev(sn), strategy=_BreakOne(thresholds=(2.0,), round_steps=1,
+                                                  max_rounds=1, **SMALL), budget=2)
     assert short.evaluations == 2
 
 
@@ -132,29 +139,105 @@ def test_nsga2_returns_a_non_dominated_set_of_fine_tuned_mappings(sn) -> None:
     assert len(strat.snapshots) == 10 and strat.generations >= 1
 
 
-def test_compare_tables_every_method_on_the_same_footing(tmp_path) -> None:
-    from hetmap.compare import compare
+def test_lionheart_trains_with_its_published_recipe_on_the_chips_tiles(sn) -> None:
+    from aihwkit.inference import GlobalDriftCompensation, PCMLikeNoiseModel
+    from aihwkit.simulator.parameters.enums import WeightClipType, WeightModifierType
 
-    task = digits_task()
-    torch.manual_seed(0)
-    model = task.build_model()
-    small = {"batch_size": 32, "train_batches": 2}
-    result = compare(task, model, "hermes-pcm", methods=("anchors", "odimo"),
-                     budgets={"anchors": 4, "odimo": 2},
-                     options={"anchors": {"train_steps": 1, "patience": None, **small},
-                              "odimo": {"lambdas": (0.0, 5.0), "steps": 2,
-                                        "finetune_steps": 0, **small}},
-                     candidates=("fp32", "int8", "analog"), bn_batches=1, val_batches=1,
-                     batch_size=64, drift_repeats=1, drift_batches=1, drift_members=1,
-                     out=tmp_path, log=lambda s: None)
-    assert [s["method"] for s in result.summary] == ["anchors", "odimo"]
-    assert {r["method"] for r in result.rows} == {"anchors", "odimo"}
-    drifted = [r for r in result.rows if r["acc_1d"] is not None]
-    assert len(drifted) == 2  # one per method
-    csv_text = result.to_csv()
-    assert csv_text.splitlines()[0].startswith("method,member,accuracy,acc_1s")
-    assert len(csv_text.splitlines()) == 1 + len(result.rows)
-    assert "| anchors |" in result.to_markdown()
-    for name in ("compare.md", "compare.csv", "fronts.png"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert result.method("odimo")["evaluations"] <= 2
+    rpu = lionheart_rpu_config((256, 128))
+    assert rpu.modifier.type == WeightModifierType.MULT_NORMAL
+    assert rpu.modifier.std_dev == 0.08 and rpu.modifier.rel_to_actual_wmax
+    assert rpu.forward.out_noise == 0.06
+    assert rpu.forward.inp_res == rpu.forward.out_res == 1 / 254  # 8-bit DAC and ADC
+    assert rpu.clip.type == WeightClipType.FIXED_VALUE and rpu.clip.fixed_value == 1.0
+    assert isinstance(rpu.noise_model, PCMLikeNoiseModel) and rpu.noise_model.g_max == 25.0
+    assert isinstance(rpu.drift_compensation, GlobalDriftCompensation)
+    assert (rpu.mapping.max_input_size, rpu.mapping.max_output_size) == (256, 128)
+    from hetmap.hardware import load_hardware, table_for
+
+    ev = Evaluator(sn, digits_task(), cost_table=table_for(sn, "hermes-pcm"), bn_batches=1,
+                   val_batches=1, batch_size=64)
+    assert chip_tile(SearchProblem(sn, ev, Budget(evaluations=1))) == \
+        load_hardware("hermes-pcm").analog.tile
+
+
+def test_write_back_carries_the_deployed_weights_into_the_supernet(sn) -> None:
+    import copy
+
+    from hetmap.evaluation.drift import deploy
+
+    work_sn = copy.deepcopy(sn)
+    layer = sn.layer_names[0]
+    mapping = Mapping.uniform(sn, "fp32").with_choice(layer, "analog")
+    model = deploy(work_sn, mapping, rpu_config=lionheart_rpu_config(), input_ranges="config")
+    before = work_sn.model.get_submodule(layer).weight.detach().clone()
+    analog = model.get_submodule(layer)
+    w, b = analog.get_weights()
+    analog.set_weights(2.0 * w, b)
+    bn = next(n for n, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d))
+    model.get_submodule(bn).running_mean.fill_(0.25)
+    write_back(work_sn, model)
+    after = work_sn.model.get_submodule(layer).weight.detach()
+    assert torch.allclose(after, 2.0 * before, rtol=1e-4, atol=1e-6)
+    assert torch.all(work_sn.model.get_submodule(bn).running_mean == 0.25)
+
+
+class _Scripted(LionHeartStrategy):
+    """Drift scores from a script: the early stopping decides on them alone."""
+
+    script: ClassVar[list[float]] = []
+
+    def drift_score(self, work, mapping, model=None):
+        self._count()
+        return self.script.pop(0) if model is not None else 90.0
+
+
+def test_lionheart_retrains_until_its_score_queue_stops_improving(sn) -> None:
+    _Scripted.script = [50.0, 60.0, 55.0, 99.0]
+    strat = _Scripted(thresholds=(50.0,), round_steps=1, patience=1, max_rounds=5, **SMALL)
+    problem = SearchProblem(sn, _ev(sn), Budget(evaluations=5))
+    work = strat.start(problem, 0)
+    strat.rpu = lionheart_rpu_config()
+    mapping = Mapping.uniform(sn, "fp32").with_choice(sn.layer_names[0], "analog")
+    best, scores = strat.retrain(work, mapping, key=0)
+    assert (best, scores) == (60.0, [50.0, 60.0, 55.0])  # round 3 did not beat round 2
+    assert work.steps == 3 and strat.stats["extra_evaluations"] == 3
+
+
+def test_odimo_warms_up_and_anneals_the_temperature(sn) -> None:
+    strat = ODiMoStrategy(lambdas=(0.5,), steps=4, warmup_steps=2, tau=2.0, tau_end=0.25,
+                          finetune_steps=0, cost="digital_share", **SMALL)
+    assert strat.temperature(0) == 2.0 and abs(strat.temperature(3) - 0.25) < 1e-12
+    problem = SearchProblem(sn, _ev(sn), Budget(evaluations=2))
+    work = strat.start(problem, 0)
+    before = [p.detach().clone() for p in work.sn.weight_parameters()]
+    strat.warm_up(work)
+    assert all(float(p.abs().max()) == 0.0 for p in work.sn.arch_parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, work.sn.weight_parameters()))
+    search(sn, _ev(sn), strategy=strat, budget=2, seed=0)
+    assert strat.taus == sorted(strat.taus, reverse=True) and len(strat.taus) == 4
+    assert strat.taus[0] == 2.0 and abs(strat.taus[-1] - 0.25) < 1e-12
+
+
+def test_nsga2_anchors_seed_its_first_population(sn) -> None:
+    ev = _ev(sn)
+    genomes = anchor_genomes(SearchProblem(sn, ev, Budget(evaluations=1)))
+    pop = len(genomes) + 1
+    strat = get_strategy("nsga2", pop_size=pop, finetune_steps=0, anchors=True, **SMALL)
+    search(sn, ev, strategy=strat, budget=pop, seed=0)
+    uniform = {Mapping.uniform(sn, c) for c in ("fp32", "int8", "analog")}
+    assert uniform <= set(strat.snapshots)
+    plain = get_strategy("nsga2", pop_size=pop, finetune_steps=0, **SMALL)
+    search(sn, _ev(sn), strategy=plain, budget=pop, seed=0)
+    assert not uniform <= set(plain.snapshots)
+
+
+def test_lionheart_baseline_is_the_digital_network_without_drift(sn) -> None:
+    strat = LionHeartStrategy(repeats=2, drift_batches=1, **SMALL)
+    problem = SearchProblem(sn, _ev(sn), Budget(evaluations=5))
+    work = strat.start(problem, 0)
+    strat.rpu = lionheart_rpu_config()
+    digital = Mapping.uniform(sn, "fp32")
+    batches = list(itertools.islice(digits_task().loaders(batch_size=64).val, 1))
+    work.sn.use(digital)
+    plain = float(digits_task().metric(work.sn, batches, "cpu"))
+    assert strat.drift_score(work, digital) == pytest.approx(plain)

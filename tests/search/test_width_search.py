@@ -52,7 +52,7 @@ def test_anchors_and_lionheart_keep_the_adapted_widths(sn) -> None:
     front = search(sn, _ev(sn), strategy=get_strategy("anchors", train_steps=1, patience=None,
                                                       **SMALL), budget=5, seed=0)
     assert _widths(front, sn) == {WIDE}
-    strat = get_strategy("lionheart", thresholds=(5.0,), train_steps=1, patience=None,
+    strat = get_strategy("lionheart", thresholds=(5.0,), round_steps=1, max_rounds=1,
                          repeats=1, drift_batches=1, **SMALL)
     front = search(sn, _ev(sn), strategy=strat, budget=3, seed=0)
     assert _widths(front, sn) == {WIDE}

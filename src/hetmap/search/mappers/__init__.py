@@ -4,12 +4,17 @@ retraining and drift-aware acceptance), `odimo` (differentiable soft-mixture map
 `nsga2` (pymoo NSGA-II with a brief fine-tune per candidate). Each trains a private copy
 of the supernet and keeps the weights behind every mapping it scored (`snapshots`)."""
 
-from hetmap.search.mappers._common import MapperStrategy, WorkCopy, clone_evaluator
+from hetmap.search.mappers._common import (
+    MapperStrategy,
+    WorkCopy,
+    anchor_genomes,
+    clone_evaluator,
+)
 from hetmap.search.mappers.anchors import AnchorsStrategy
-from hetmap.search.mappers.lionheart import LionHeartStrategy, lionheart_config
+from hetmap.search.mappers.lionheart import LionHeartStrategy, lionheart_rpu_config
 from hetmap.search.mappers.nsga2 import NSGA2Strategy
 from hetmap.search.mappers.odimo import ODiMoStrategy, cost_rows, expected_cost
 
 __all__ = ["AnchorsStrategy", "LionHeartStrategy", "MapperStrategy", "NSGA2Strategy",
-           "ODiMoStrategy", "WorkCopy", "clone_evaluator", "cost_rows", "expected_cost",
-           "lionheart_config"]
+           "ODiMoStrategy", "WorkCopy", "anchor_genomes", "clone_evaluator", "cost_rows",
+           "expected_cost", "lionheart_rpu_config"]

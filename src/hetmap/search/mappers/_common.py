@@ -107,12 +107,13 @@ class WorkCopy:
     def finetune(self, mapping: Mapping | None, steps: int, lr: float, *, key: int = 0,
                  patience: int | None = None, eval_every: int = 5,
                  loss_fn: Any = None, extra_params: Sequence[nn.Parameter] = (),
-                 extra_lr: float = 0.05) -> int:
+                 extra_lr: float = 0.05, on_step: Any = None) -> int:
         """Hardware-aware training of the weights on `mapping`'s path (None: the current
         mode, e.g. the soft mixture) for up to `steps` batches; with `patience`, early
         stopping on the validation batches (checked every `eval_every` steps, best weights
         kept). `loss_fn(task_loss)` adds a regulariser; `extra_params` (e.g. the mixture's
-        logits) train with Adam at `extra_lr`. Returns the steps taken."""
+        logits) train with Adam at `extra_lr`; `on_step(i)` is called before batch i (e.g.
+        to anneal a temperature). Returns the steps taken."""
         if steps <= 0:
             return 0
         sn = self.sn
@@ -128,6 +129,8 @@ class WorkCopy:
         start = (key * 7) % len(self.train)
         taken = 0
         for i in range(steps):
+            if on_step is not None:
+                on_step(i)
             x, y = self.train[(start + i) % len(self.train)]
             sn.train()
             out = call_model(sn, x)
@@ -228,3 +231,11 @@ def digital_start(supernet: Supernet, order: Sequence[str] = ("fp32", "fp16", "i
         choices[n] = WIDE if is_width_choice(n) else \
             next((c for c in order if c in offered), offered[0])
     return Mapping(choices, supernet.fingerprint)
+
+
+def anchor_genomes(problem: SearchProblem) -> np.ndarray:
+    """The uniform mappings as genomes: one row per candidate offered anywhere, each layer
+    on that candidate where it offers it, else on its first choice."""
+    names = sorted({c for cs in problem.choices for c in cs})
+    return np.array([[cs.index(c) if c in cs else 0 for cs in problem.choices]
+                     for c in names], dtype=np.int64)

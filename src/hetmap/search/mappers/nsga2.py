@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hetmap.errors import ConfigError
-from hetmap.search.mappers._common import MapperStrategy
+from hetmap.search.mappers._common import MapperStrategy, anchor_genomes
 from hetmap.search.problem import SearchProblem
 from hetmap.search.strategy import register_strategy
 
@@ -17,11 +17,13 @@ from hetmap.search.strategy import register_strategy
 @register_strategy("nsga2")
 class NSGA2Strategy(MapperStrategy):
     """pop_size: NSGA-II population; finetune_steps: training batches per candidate before
-    scoring (0: plain NSGA-II on the shared weights of the copy)."""
+    scoring (0: plain NSGA-II on the shared weights of the copy); anchors: seed the first
+    population with the uniform mappings (`anchor_genomes`), as `mps` does."""
 
     name = "nsga2"
 
-    def __init__(self, pop_size: int = 8, finetune_steps: int = 3, **common: object) -> None:
+    def __init__(self, pop_size: int = 8, finetune_steps: int = 3, anchors: bool = False,
+                 **common: object) -> None:
         super().__init__(**common)  # type: ignore[arg-type]
         if pop_size < 2:
             raise ConfigError(f"pop_size must be at least 2, got {pop_size}")
@@ -29,6 +31,7 @@ class NSGA2Strategy(MapperStrategy):
             raise ConfigError(f"finetune_steps must be >= 0, got {finetune_steps}")
         self.pop_size = pop_size
         self.finetune_steps = finetune_steps
+        self.anchors = anchors
         self.generations = 0
 
     def _algorithm(self, problem: SearchProblem, seed: int):  # returns a pymoo NSGA2
@@ -43,7 +46,13 @@ class NSGA2Strategy(MapperStrategy):
         space = Problem(n_var=len(problem.layers), n_obj=len(problem.objectives),
                         n_ieq_constr=1 if problem.constraints else 0, xl=0,
                         xu=problem.n_choices - 1, vtype=int)
-        algo = NSGA2(pop_size=self.pop_size, sampling=IntegerRandomSampling(),
+        sampling = IntegerRandomSampling()
+        if self.anchors:
+            rng = np.random.default_rng(seed)
+            rand = rng.integers(0, problem.n_choices, size=(self.pop_size, len(problem.layers)))
+            sampling = np.vstack([anchor_genomes(problem), rand])[:max(
+                self.pop_size, len(anchor_genomes(problem)))]
+        algo = NSGA2(pop_size=self.pop_size, sampling=sampling,
                      crossover=SBX(prob=0.9, eta=3.0, vtype=float, repair=RoundingRepair()),
                      mutation=PM(eta=3.0, vtype=float, repair=RoundingRepair()),
                      eliminate_duplicates=True)

@@ -1,0 +1,110 @@
+"""hetmap.compare: one footing, one unit of compute, test-split figures over seeds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tests.evaluation.helpers import digits_task, eager_analog
+from torch import nn
+
+from hetmap.compare import FEW_SAMPLES, Meter, ci95, compare, time_label
+from hetmap.errors import ConfigError
+from hetmap.training import make_config
+
+SMALL = {"batch_size": 32, "train_batches": 2}
+
+
+def _tiny_train(seed: int):
+    return make_config(seed=seed, batch_size=32, progress=False, eval_each_epoch=False,
+                       stage1={"epochs": 1, "max_steps": 2}, stage2={"epochs": 1, "max_steps": 2})
+
+
+def _run(tmp_path, methods=("anchors", "mps", "nsga2"), **kw):
+    task = digits_task()
+    torch.manual_seed(0)
+    model = task.build_model()
+    options = {"anchors": {"train_steps": 1, "patience": None, **SMALL},
+               "mps": {"pop_size": 3}, "nsga2": {"pop_size": 4, "finetune_steps": 1, **SMALL}}
+    args = dict(budgets={"anchors": 4, "mps": 4, "nsga2": 4}, options=options,
+                candidates=("fp32", "int8", "analog"), analog=eager_analog(),
+                train_config=_tiny_train, stage3={"steps": 1, "n_mappings": 3},
+                bn_batches=1, val_batches=1, batch_size=64, drift_repeats=2,
+                drift_members=1, seeds=2, out=tmp_path, log=lambda s: None)
+    return compare(task, model, "hermes-pcm", methods, **(args | kw))
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("cmp"))
+
+
+def test_meter_counts_training_and_evaluation_sample_passes() -> None:
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    loss = nn.CrossEntropyLoss()
+    x = torch.randn(5, 3)
+    with Meter() as m:
+        model.train()
+        loss(model(x), torch.zeros(5, dtype=torch.long)).backward()  # 5 training passes
+        with torch.no_grad():
+            model(x[:2])  # 2 evaluation passes (nested Linear calls are not counted again)
+        model.eval()
+        model(x[:3])  # eval mode: forward only
+        with pytest.raises(RuntimeError):
+            model(torch.randn(1, 7))  # a failing call leaves the depth balanced
+        model(x[:1])
+    assert (m.train_passes, m.eval_passes) == (5, 2 + 3 + 1 + 1)
+    assert m.wall_s > 0 and m.passes_at(m.timeline[0][0]) == 5
+    model(x)  # closed: nothing counted
+    assert m.train_passes + m.eval_passes == 12
+
+
+def test_statistics_helpers() -> None:
+    assert ci95([1.0]) != ci95([1.0])  # nan: one value has no interval
+    assert ci95([1.0, 1.0, 1.0]) == 0.0
+    assert abs(ci95([0.0, 2.0]) - 12.706 * 2 ** 0.5 / 2 ** 0.5) < 0.01
+    assert [time_label(t) for t in (0.0, 1.0, 3600.0, 86400.0, 31536000.0)] == \
+        ["0 s", "1 s", "1 h", "1 day", "1 year"]
+
+
+def test_every_method_from_the_same_trained_supernet_over_seeds(result, tmp_path) -> None:
+    assert result.seeds == [0, 1] and result.methods == ["anchors", "mps", "nsga2"]
+    assert set(result.shared) == {0, 1} and all(c.train_passes > 0 for c in result.shared.values())
+    summary = {s["method"]: s for s in result.summary()}
+    assert all(s["seeds"] == 2 for s in summary.values())
+    mps = result.of("mps")
+    # stage 3 is mps's: its evaluations are counted, and its compute is in mps's row
+    assert all(r.stage3_evaluations > 0 for r in mps)
+    assert all(r.evaluations == r.stage3_evaluations + 4 for r in mps)
+    assert all(r.compute.eval_passes > 0 for r in result.runs)
+    assert all(r.compute.train_passes > 0 for r in result.of("nsga2"))
+    assert all(r.curve and r.curve[-1][0] <= r.compute.passes for r in result.runs)
+
+
+def test_reported_figures_come_from_the_whole_test_split(result) -> None:
+    task = digits_task()
+    n_test = len(task.loaders(batch_size=64).test.dataset)
+    assert all(r["test_samples"] == n_test for r in result.rows)
+    drifted = [r for r in result.rows if r["test@86400"] is not None]
+    assert {(r["seed"], r["method"]) for r in drifted} == \
+        {(s, m) for s in (0, 1) for m in ("anchors", "mps", "nsga2")}
+    assert all(r["drift_repeats"] == 2 and r["test@86400_ci95"] >= 0 for r in drifted)
+    table = result.table()
+    assert "test acc 0 s (%)" in table and "test acc 1 day (%)" in table
+    assert "train sample-passes" in table and "(shared stage 1-2)" in table
+    assert n_test < FEW_SAMPLES and f"<{FEW_SAMPLES} samples" in table  # digits: warned
+    assert "±" in table
+    assert result.to_csv().splitlines()[0].startswith("seed,method,member,val_accuracy")
+
+
+def test_outputs_are_written(result, tmp_path) -> None:
+    result.save(tmp_path)
+    assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| mps |" in (tmp_path / "compare.md").read_text()
+    assert (tmp_path / "front-nsga2-seed1").exists()
+
+
+def test_anchors_go_to_every_population_method_or_none(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="anchors"):
+        _run(tmp_path, methods=("mps",), options={"mps": {"anchors": True}})
+    with pytest.raises(ConfigError, match="drift_repeats"):
+        _run(tmp_path, drift_repeats=1)
