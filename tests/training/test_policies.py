@@ -39,6 +39,21 @@ def test_config_errors_name_the_field() -> None:
     with pytest.raises(ConfigError, match="target"):
         make_config(stage2={"start": 0.8, "target": 0.5})
     assert make_config(stage1={"epochs": 1}).stage1.epochs == 1
+    with pytest.raises(ConfigError, match=r"stage2\.target \(0\.2\) is below stage1\.noise_scale"):
+        make_config(stage1={"noise_scale": 0.5}, stage2={"target": 0.2})
+
+
+def test_stage2_ramp_starts_where_stage1_left_the_noise() -> None:
+    default = make_config()
+    assert 0.0 < default.stage1.noise_scale < default.stage2.target  # stage 1 trains noise
+    assert default.stage2.start == default.stage1.noise_scale
+    cfg = make_config(stage1={"noise_scale": 0.3})
+    assert cfg.stage2.start == 0.3
+    assert layer_scales(cfg.stage2, 0.0, None) == pytest.approx(0.3)
+    assert layer_scales(cfg.stage2, 1.0, None) == pytest.approx(1.0)
+    assert make_config(stage1={"noise_scale": 0.3}, stage2={"start": 0.0}).stage2.start == 0.0
+    again = make_config(**cfg.model_dump(mode="json"))  # a checkpointed config round-trips
+    assert again == cfg
 
 
 def test_fair_paths_train_every_candidate_of_every_layer(tiny_sn) -> None:

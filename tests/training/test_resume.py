@@ -1,4 +1,4 @@
-"""A run SIGKILLed in stage 2 and resumed ends bitwise equal to an uninterrupted one."""
+"""A run SIGKILLed in stage 1 or 2 and resumed ends bitwise equal to an uninterrupted one."""
 
 from __future__ import annotations
 
@@ -24,18 +24,22 @@ def _final_state(run_dir: Path, resume: bool = False) -> dict[str, torch.Tensor]
     return sn.state_dict()
 
 
-def test_killed_in_stage2_resumes_to_the_uninterrupted_state(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage, kill_at", [(1, 2), (2, 3)])
+def test_killed_mid_stage_resumes_to_the_uninterrupted_state(tmp_path: Path, stage: int,
+                                                             kill_at: int) -> None:
+    """Stage 1 draws analog noise too (its default level is above 0), so both stages must
+    restore every RNG stream."""
     threads = torch.get_num_threads()
     killed = tmp_path / "killed"
     env = dict(os.environ, PYTHONPATH=str(HERE.parents[1] / "src"))
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.training.tiny_run", str(killed), "--kill-at", "3",
-         "--threads", str(threads)], cwd=HERE.parents[1], env=env, capture_output=True,
-        text=True, timeout=300)
+        [sys.executable, "-m", "tests.training.tiny_run", str(killed), "--kill-at",
+         str(kill_at), "--kill-stage", str(stage), "--threads", str(threads)],
+        cwd=HERE.parents[1], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -9, proc.stderr[-2000:]
     state = load_state(killed)
-    assert state is not None and state["progress"]["stage"] == 2
-    assert state["progress"]["step"] == 2  # the step-3 checkpoint was never written
+    assert state is not None and state["progress"]["stage"] == stage
+    assert state["progress"]["step"] == kill_at - 1  # the last checkpoint was never written
 
     resumed = _final_state(killed, resume=True)
     straight = _final_state(tmp_path / "straight")

@@ -76,3 +76,39 @@ def test_stage3_ranks_on_latency_and_energy_when_the_cost_model_is_present() -> 
                                          "digital_weight_bytes")
     run.cost_table = table_for(sn, "hermes-pcm")
     assert make_evaluator(run).names[-2:] == ("latency", "energy")
+
+
+def test_default_stage1_trains_candidates_that_differ(monkeypatch) -> None:
+    """With the default config the K fair passes of a stage-1 step run different numerics
+    (before issue 16 they were K copies of the fp32 layer): every pair of the K outputs on
+    the same batch differs, and so do the loss gradients flowing back from them."""
+    from hetmap.training import stages
+    from hetmap.training.stages import Run, train_weights
+
+    task, sn = tiny_setup()
+    outputs: list[torch.Tensor] = []
+    grads: list[torch.Tensor] = []
+    real = stages.call_model
+    first = next(p for p in sn.weight_parameters() if p.dim() > 1)
+
+    def spy(model, x):  # type: ignore[no-untyped-def]
+        out = real(model, x)
+        if model is sn:
+            outputs.append(out.detach().clone())
+            out.register_hook(lambda g: grads.append(g.clone()))
+        return out
+
+    monkeypatch.setattr(stages, "call_model", spy)
+    cfg = tiny_config(stage1={"epochs": 1, "max_steps": 1})
+    assert cfg.stage1.noise_scale > 0.0
+    run = Run(sn, task, cfg, None, None, torch.device("cpu"), None)
+    before = first.detach().clone()
+    train_weights(run, 1)
+    k = len(outputs)
+    assert k == max(len(sn.candidates(n)) for n in sn.layer_names) == 3
+    for i in range(k):
+        for j in range(i + 1, k):
+            assert not torch.allclose(outputs[i], outputs[j], atol=1e-6), (i, j)
+    assert len(grads) == k and not torch.allclose(grads[0], grads[1])
+    assert not torch.equal(first.detach(), before)  # and the step trained the weights
+    assert sn.candidate(sn.layer_names[0], "analog").noise_scale == cfg.stage1.noise_scale

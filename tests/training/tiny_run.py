@@ -1,5 +1,5 @@
 """A tiny three-stage run on sklearn digits, as a script: the kill/resume test runs it in a
-subprocess that SIGKILLs itself mid stage 2, and the distributed test runs it under torchrun.
+subprocess that SIGKILLs itself mid stage 1 or 2, and the distributed test runs it under torchrun.
 Each process saves its final supernet state to OUT/rank<r>.pt."""
 
 from __future__ import annotations
@@ -40,14 +40,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--kill-at", type=int, default=0, help="SIGKILL after this stage-2 step")
+    ap.add_argument("--kill-at", type=int, default=0, help="SIGKILL after this step")
+    ap.add_argument("--kill-stage", type=int, default=2, help="... of this stage")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     task, sn = tiny_setup()
 
     def on_step(stage: int, step: int, loss: float) -> None:
-        if stage == 2 and step == args.kill_at:
+        if stage == args.kill_stage and step == args.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
     train_supernet(sn, task, tiny_config(), run_dir=args.run_dir, on_step=on_step)

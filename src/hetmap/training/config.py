@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hetmap.errors import ConfigError
 
 RampShape = Literal["linear", "cosine", "step"]
+STAGE1_NOISE = 0.25  # default stage-1 noise level (bench/stage1_ablation.py)
 
 
 class _Strict(BaseModel):
@@ -41,18 +42,27 @@ class WeightStage(_Strict):
 class Stage1Config(WeightStage):
     """Fair training, warm-started from the trained model.
 
-    noise_scale: strength of the candidates' non-idealities here; 0 (default) trains the
-    network's paths (skip, precision structure) before stage 2 ramps the noise in."""
+    noise_scale: strength of every candidate's non-idealities during stage 1, the same
+    knob stage 2 ramps (int/float candidates blend `s` of their rounding in, analog ones
+    scale their output and weight noise by `s` and blend `s` of their DAC/ADC quantization
+    in). At 0 every candidate runs the exact fp32 layer, so the K fair passes of a step are
+    K identical passes (only skip and width choices differ); the default is a low level, so
+    that fairness trains the shared weights on candidates that differ, and stage 2's ramp
+    starts from it (`stage2.start` unset). bench/stage1_ablation.py measures the choice."""
 
-    noise_scale: float = Field(0.0, ge=0.0, le=1.0)
+    noise_scale: float = Field(STAGE1_NOISE, ge=0.0, le=1.0)
 
 
 class Stage2Config(WeightStage):
-    """Fair training while non-idealities and quantization ramp from `start` to `target`."""
+    """Fair training while non-idealities and quantization ramp from `start` to `target`.
+
+    start: None (default) continues from stage 1's level: inside a TrainConfig it is set to
+    `stage1.noise_scale`, so the noise never drops between the stages (0 on its own)."""
 
     epochs: int = Field(3, ge=0)
     schedule: RampShape = "linear"
-    start: float = Field(0.0, ge=0.0, le=1.0)
+    start: float | None = Field(None, ge=0.0, le=1.0,
+                                description="ramp start; None: stage1.noise_scale")
     target: float = Field(1.0, ge=0.0, le=1.0)
     ramp_fraction: float = Field(
         0.7, gt=0.0, le=1.0, description="share of the stage spent ramping; then hold target")
@@ -65,9 +75,13 @@ class Stage2Config(WeightStage):
 
     @model_validator(mode="after")
     def _ordered(self) -> Stage2Config:
-        if self.target < self.start:
+        if self.start is not None and self.target < self.start:
             raise ValueError(f"target ({self.target}) must be >= start ({self.start})")
         return self
+
+    @property
+    def ramp_start(self) -> float:
+        return 0.0 if self.start is None else self.start
 
 
 class Stage3Config(_Strict):
@@ -101,6 +115,19 @@ class TrainConfig(_Strict):
         50.0, gt=1.0, description="stop when a loss exceeds this times the first losses")
     eval_each_epoch: bool = Field(True, description="val metric of the all-fp32 path")
     progress: bool = True
+
+    @model_validator(mode="after")
+    def _ramp_continues_stage1(self) -> TrainConfig:
+        """An unset `stage2.start` becomes `stage1.noise_scale` (resolved here, so the
+        checkpointed config holds the value the run used)."""
+        if self.stage2.start is None:
+            level = self.stage1.noise_scale
+            if self.stage2.target < level:
+                raise ValueError(f"stage2.target ({self.stage2.target}) is below "
+                                 f"stage1.noise_scale ({level}), where stage 2's ramp starts; "
+                                 "raise the target or set stage2.start")
+            object.__setattr__(self, "stage2", self.stage2.model_copy(update={"start": level}))
+        return self
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

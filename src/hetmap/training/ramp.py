@@ -35,7 +35,8 @@ def ramp_value(cfg: Stage2Config, progress: float, fraction: float = 1.0) -> flo
     """Noise scale at `progress` (share of stage 2 done); a layer with `fraction` < 1 reaches
     the target after `fraction * ramp_fraction` of the stage."""
     p = progress / (cfg.ramp_fraction * fraction)
-    return cfg.start + (cfg.target - cfg.start) * ramp_shape(p, cfg.schedule, cfg.steps)
+    start = cfg.ramp_start
+    return start + (cfg.target - start) * ramp_shape(p, cfg.schedule, cfg.steps)
 
 
 def layer_scales(cfg: Stage2Config, progress: float,

@@ -1,8 +1,11 @@
 """The three training stages of the supernet, resumable and data-parallel.
 
 1. fair training: every candidate of every layer trained once per step, distilled from the
-   original model; 2. the same while non-idealities and quantization ramp in; 3. weights
-   frozen, the preferences learn to rank sampled mappings by Pareto front.
+   original model, with every candidate's non-idealities at `stage1.noise_scale` (a low
+   level by default, so the K passes of a step run K different numerics; at 0 they would be
+   K identical fp32 passes); 2. the same while non-idealities and quantization ramp from
+   there (`stage2.start`, default: stage 1's level) to `stage2.target`; 3. weights frozen,
+   the preferences learn to rank sampled mappings by Pareto front.
 
 The loops are plain; policy lives in fair.py (paths, losses), ramp.py (noise schedule),
 rank.py (sampling, hinge loss, tau), checkpoint.py and distributed.py.
@@ -313,8 +316,8 @@ def train_weights(run: Run, stage: int) -> None:
         p.epoch, p.batch = p.epoch + 1, 0
         record: dict[str, Any] = {"stage": stage, "epoch": p.epoch, "step": p.step,
                                   "loss": loss, "train_acc": acc}
-        if stage == 2:
-            record["noise_scale"] = ramp_progress_value(run, min(p.step / max(total, 1), 1.0))
+        record["noise_scale"] = (run.cfg.stage1.noise_scale if stage == 1 else
+                                 ramp_progress_value(run, min(p.step / max(total, 1), 1.0)))
         if run.cfg.eval_each_epoch and run.main:
             record["fp32_val"] = path_metric(run, fp32_mapping(sn))
         run.log.write(**record)
