@@ -57,12 +57,14 @@ def hermes(tile: tuple[int, int]) -> Any:
 
 
 def analog_costs(before: Inventory, after: Inventory, hw: Any) -> tuple[Any, Any]:
-    """All-analog latency/energy on `hw` (scaled to enough tiles)."""
+    """All-analog latency/energy on `hw` (scaled to enough tiles), without weight
+    replication: the chip is sized to the larger model, so only the smaller one would get
+    free tiles for copies, and before/after would not compare like for like."""
     from hetmap.hardware import CostTable
 
     need = max(before.total_tiles, after.total_tiles)
-    if need > hw.analog.n_tiles:  # several chips: no reprogramming in either case
-        hw = hw.model_copy(update={"analog": hw.analog.model_copy(update={"n_tiles": need})})
+    hw = hw.model_copy(update={"analog": hw.analog.model_copy(update={
+        "n_tiles": max(need, hw.analog.n_tiles), "replicate": False})})
     with tempfile.TemporaryDirectory() as cache:
         return tuple(CostTable.build(inv, {n: ("analog",) for n in inv.names}, hw, cache)
                      .uniform("analog") for inv in (before, after))

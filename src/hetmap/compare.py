@@ -482,7 +482,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     model = model.eval()
     base = build_supernet(model, task.example_input(64), candidates=candidates, analog=analog)
     t0 = time.perf_counter()
-    cost_table = table_for(base, hardware)
+    cost_table = table_for(base, hardware, example_input=task.example_input(1))
     log(f"cost table: {time.perf_counter() - t0:.1f} s")
     result = Comparison([], [], settings={"methods": list(methods), "seeds": seed_list,
                                           "drift_repeats": drift_repeats,

@@ -229,7 +229,9 @@ class Session:
 
             hw = load_hardware(self.cfg.hardware)
             self.log(f"cost table on {hw.name} (ZigZag, cached on disk after the first run)")
-            self._table = table_for(self.supernet, hw)
+            # traced on one example: every op of the inference is costed, not only the
+            # mappable layers
+            self._table = table_for(self.supernet, hw, example_input=self.task.example_input(1))
         return self._table
 
     def evaluator(self, split: str = "val") -> Any:
