@@ -282,7 +282,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
         s.log(f"drift: {name} at {len(cfg.drift.times)} times x {cfg.drift.repeats} repeats")
         drifts[name] = evaluate_drift(sn, named[name][1], s.task, times=cfg.drift.times,
                                       repeats=cfg.drift.repeats, seed=cfg.seed, split="val",
-                                      device=s.device)
+                                      device=s.device, bn_batches=cfg.train.stage3.bn_batches)
     metric = f"validation {s.task.metric_name} (%)"
     s.rd.write_json("drift.json", {"metric": metric, "mappings": [
         {"name": name, **result.to_dict()} for name, result in drifts.items()]})
@@ -318,7 +318,11 @@ def stage_export(s: Session, member: int | None = None) -> Path:
     if not 0 <= member < len(front):
         raise ConfigError(f"member must be in 0..{len(front) - 1}, got {member}")
     out = s.rd.path("export")
-    export(s.supernet, front[member].mapping, out)
+    from hetmap.evaluation import calibration_inputs  # the Evaluator's BN batches
+
+    bn = calibration_inputs(s.task.loaders(batch_size=256, seed=s.cfg.seed).train,
+                            s.cfg.train.stage3.bn_batches, s.device)
+    export(s.supernet, front[member].mapping, out, bn_inputs=bn)
     s.log(f"exported front-{member} to {out}")
     return out
 
