@@ -319,7 +319,8 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
                   f"programming draws on the test split ({sizes['test']} samples)")
             drifts[name] = evaluate_drift(sn, mapping, s.task, times=cfg.drift.times,
                                           repeats=cfg.drift.repeats, seed=cfg.seed,
-                                          split="test", device=s.device)
+                                          split="test", device=s.device,
+                                          bn_batches=cfg.train.stage3.bn_batches)
     metric = s.task.metric_name
     s.rd.write_json("drift.json", {"metric": f"test {metric} (%)", "split": "test",
                                    "source": "aihwkit", "mappings": [
@@ -390,7 +391,11 @@ def stage_export(s: Session, member: int | None = None) -> Path:
     if not 0 <= member < len(front):
         raise ConfigError(f"member must be in 0..{len(front) - 1}, got {member}")
     out = s.rd.path("export")
-    export(s.supernet, front[member].mapping, out)
+    from hetmap.evaluation import calibration_inputs  # the Evaluator's BN batches
+
+    bn = calibration_inputs(s.task.loaders(batch_size=256, seed=s.cfg.seed).train,
+                            s.cfg.train.stage3.bn_batches, s.device)
+    export(s.supernet, front[member].mapping, out, bn_inputs=bn)
     if s.rd.exists("summary.json"):
         summary = s.rd.read_json("summary.json")
         row = next((r for r in summary["rows"] if r["name"] == f"front-{member}"), None)
