@@ -344,8 +344,9 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
         search_info["hypervolume_test"] = front.rescored(
             "accuracy", [test[n] for n in members], prune=False).hypervolume()
         day = [r["test_accuracy_1day_mean"] for r in rows if r["kind"] == "front"]
-        search_info["hypervolume_test_1day"] = front.rescored(
-            "accuracy", day, prune=False).hypervolume()
+        if all(v is not None for v in day):  # 1 day is among drift.times
+            search_info["hypervolume_test_1day"] = front.rescored(
+                "accuracy", day, prune=False).hypervolume()
     summary = {"task": cfg.task.name, "metric": metric, "split": "test",
                "selection_split": "val", "samples": sizes, "warnings": warnings,
                "drift": {"repeats": cfg.drift.repeats, "times_s": list(cfg.drift.times),
