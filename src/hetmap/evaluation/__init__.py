@@ -6,6 +6,7 @@ from hetmap.evaluation.objectives import (
     DERIVED,
     OBJECTIVES,
     Constraint,
+    Horizon,
     Objective,
     crowding_distance,
     get_objective,
@@ -13,6 +14,7 @@ from hetmap.evaluation.objectives import (
     non_dominated,
     pareto_ranks,
     parse_constraints,
+    parse_horizon,
     to_minimisation,
 )
 
@@ -23,6 +25,7 @@ __all__ = [
     "Constraint",
     "DriftResult",
     "Evaluator",
+    "Horizon",
     "Objective",
     "crowding_distance",
     "deploy",
@@ -32,6 +35,7 @@ __all__ = [
     "non_dominated",
     "pareto_ranks",
     "parse_constraints",
+    "parse_horizon",
     "to_minimisation",
     "torch_rpu_config",
 ]
