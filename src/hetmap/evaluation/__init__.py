@@ -7,6 +7,7 @@ from hetmap.evaluation.objectives import (
     DERIVED,
     OBJECTIVES,
     Constraint,
+    Horizon,
     Objective,
     crowding_distance,
     get_objective,
@@ -14,6 +15,7 @@ from hetmap.evaluation.objectives import (
     non_dominated,
     pareto_ranks,
     parse_constraints,
+    parse_horizon,
     to_minimisation,
 )
 
@@ -24,6 +26,7 @@ __all__ = [
     "Constraint",
     "DriftResult",
     "Evaluator",
+    "Horizon",
     "Objective",
     "batchnorms",
     "calibration_inputs",
@@ -35,6 +38,7 @@ __all__ = [
     "non_dominated",
     "pareto_ranks",
     "parse_constraints",
+    "parse_horizon",
     "recalibrate_batchnorm",
     "to_minimisation",
     "torch_rpu_config",
