@@ -64,9 +64,11 @@ def test_run_writes_every_artifact_and_a_report(finished_run) -> None:
             assert row[key] is not None, (row["name"], key)
     drift = json.loads((out / "drift.json").read_text())
     assert drift["split"] == "test"
-    drifted = {m["name"] for m in drift["mappings"]}
-    assert {r["name"] for r in summary["rows"] if r["analog_mac_ratio"] > 0} == drifted
+    drifted = {m["name"]: m for m in drift["mappings"]}
+    assert {r["name"] for r in summary["rows"]} == set(drifted)  # every anchor and member
     assert all(m["samples"] == 359 and len(m["ci95"]) == 2 for m in drift["mappings"])
+    for r in summary["rows"]:  # programming draws where something is analog, else one
+        assert drifted[r["name"]]["repeats"] == (2 if r["analog_mac_ratio"] > 0 else 1)
     header = (out / "front.csv").read_text().splitlines()[0].split(",")
     assert {"val_accuracy", "test_accuracy", "test_accuracy_1day_mean"} <= set(header)
     front = json.loads((out / "front.json").read_text())

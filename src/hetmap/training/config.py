@@ -97,6 +97,8 @@ class Stage3Config(_Strict):
     bn_batches: int = Field(4, ge=0, description="Evaluator: BN recalibration batches")
     val_batches: int | None = Field(None, ge=1, description="Evaluator: None = whole split")
     eval_batch_size: int = Field(256, ge=1)
+    draws: int = Field(8, ge=1, description="Evaluator: PCM draws per mapping for "
+                                            "accuracy@<time> objectives")
     tau_mappings: int = Field(64, ge=0, description="fresh mappings for Kendall tau (0: skip)")
 
 

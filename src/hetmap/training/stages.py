@@ -354,7 +354,7 @@ def make_evaluator(run: Run) -> Any:
     return Evaluator(run.sn, run.task, objectives=objectives, cost_table=run.cost_table,
                      bn_batches=cfg.bn_batches,
                      val_batches=cfg.val_batches, batch_size=cfg.eval_batch_size,
-                     device=run.device, seed=run.cfg.seed)
+                     device=run.device, seed=run.cfg.seed, draws=cfg.draws)
 
 
 def train_preferences(run: Run, evaluator: Any) -> None:

@@ -45,7 +45,8 @@ def clone_evaluator(evaluator: Evaluator, supernet: Supernet,
                      split=evaluator.split, val_batches=evaluator.val_batches,
                      batch_size=evaluator.batch_size, device=evaluator.device,
                      seed=evaluator.seed, reference=reference,
-                     accuracy_range=evaluator.accuracy_range)
+                     accuracy_range=evaluator.accuracy_range, draws=evaluator.draws,
+                     pcm=evaluator.pcm)
 
 
 def analog_rpu_config(supernet: Supernet) -> Any:
