@@ -93,6 +93,8 @@ def test_reported_figures_come_from_the_whole_test_split(result) -> None:
     assert "train sample-passes" in table and "(shared stage 1-2)" in table
     assert n_test < FEW_SAMPLES and f"<{FEW_SAMPLES} samples" in table  # digits: warned
     assert "±" in table
+    for text in (table, result.members_table()):
+        assert len({line.count("|") for line in text.strip().splitlines()}) == 1  # one width
     assert result.to_csv().splitlines()[0].startswith("seed,method,member,val_accuracy")
 
 

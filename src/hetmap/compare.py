@@ -288,7 +288,7 @@ class Comparison:
         head = ("| method | seeds | " + "".join(f"test acc {time_label(t)} (%) | "
                                                for t in times)
                 + f"HV test | HV test {last} | HV val | evaluations | train sample-passes | "
-                "eval sample-passes | wall s | CPU s |\n" + "|---" * (11 + len(times)) + "|\n")
+                "eval sample-passes | wall s | CPU s |\n" + "|---" * (10 + len(times)) + "|\n")
         lines = [head]
         for s in self.summary():
             lines.append(
