@@ -480,6 +480,11 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
 
         model, _ = pretrain(task, epochs=pretrain_epochs, seed=0, progress=False, log=log)
     model = model.eval()
+    from hetmap.candidates.analog import AnalogConfig
+    from hetmap.config import analog_for_hardware
+
+    # one analog geometry: the engine simulates the chip's tiles and DAC/ADC
+    analog = analog_for_hardware(analog if analog is not None else AnalogConfig(), hardware)
     base = build_supernet(model, task.example_input(64), candidates=candidates, analog=analog)
     t0 = time.perf_counter()
     cost_table = table_for(base, hardware, example_input=task.example_input(1))
@@ -588,7 +593,8 @@ def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: An
                     drift[i] = evaluate_drift(sn, member.mapping, task, times=drift_times,
                                               repeats=drift_repeats, seed=seed,
                                               split="test", batch_size=ev0.batch_size,
-                                              max_batches=drift_batches, rpu_config=rpu)
+                                              max_batches=drift_batches, rpu_config=rpu,
+                                              bn_batches=ev0.bn_batches)
             hw = ev0.hardware([m.mapping for m in members])
             cost = cost_table.evaluate_indices(ev0.indices([m.mapping for m in members]),
                                                check_tiles=False)

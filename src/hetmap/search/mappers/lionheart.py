@@ -176,6 +176,7 @@ class LionHeartStrategy(MapperStrategy):
                     ) -> float:
         """Mean validation metric at `drift_time` over `repeats` programmings (aihwkit) of
         `model` (default: `mapping` deployed from the working copy with LionHeart's rpu)."""
+        from hetmap.evaluation.batchnorm import calibration_inputs
         from hetmap.evaluation.drift import deploy, evaluate_drift
 
         if self.rpu is None:
@@ -186,11 +187,15 @@ class LionHeartStrategy(MapperStrategy):
             res = evaluate_drift(work.sn, mapping, work.task, times=(self.drift_time,),
                                  repeats=1, seed=work.seed, split="val",
                                  batch_size=work.ev.batch_size, max_batches=self.drift_batches,
-                                 device=work.device)
+                                 device=work.device, bn_batches=work.ev.bn_batches)
             self._count()
             return res.mean[0]
-        if model is None:
-            model = deploy(work.sn, mapping, rpu_config=self.rpu, input_ranges="config")
+        if model is None:  # deployed as the Evaluator scores it: BatchNorm recalibrated
+            bn = calibration_inputs(work.task.loaders(batch_size=work.ev.batch_size,
+                                                      seed=work.seed).train,
+                                    work.ev.bn_batches, work.device)
+            model = deploy(work.sn, mapping, rpu_config=self.rpu, input_ranges="config",
+                           bn_inputs=bn)
         res = evaluate_drift(copy.deepcopy(model), None, work.task, times=(self.drift_time,),
                              repeats=self.repeats, seed=work.seed, split="val",
                              batch_size=work.ev.batch_size, max_batches=self.drift_batches,
