@@ -27,23 +27,13 @@ from tests.coverage_models import ARCHITECTURES, reference_macs
 
 from hetmap import Mapping, adapt, build_supernet, scan
 from hetmap.candidates.analog import AnalogConfig
-from hetmap.inputs import call_model
+from hetmap.inputs import call_model, output_tensors
 
 EAGER = AnalogConfig(fuse=False)
 
 
-def _tensors(output: Any) -> list[torch.Tensor]:
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, dict):
-        return [t for v in output.values() for t in _tensors(v)]
-    if isinstance(output, list | tuple):
-        return [t for v in output for t in _tensors(v)]
-    return []
-
-
 def _max_diff(a: Any, b: Any) -> float:
-    xs, ys = _tensors(a), _tensors(b)
+    xs, ys = output_tensors(a), output_tensors(b)
     if len(xs) != len(ys) or any(x.shape != y.shape for x, y in zip(xs, ys)):
         return math.inf
     return max((float((x.float() - y.float()).abs().max()) for x, y in zip(xs, ys)
@@ -59,7 +49,7 @@ def _first_row(example: Any) -> Any:
 def _analog_step_reaches_all(model: torch.nn.Module, x: Any) -> bool:
     sn = build_supernet(model, x, candidates=("fp32", "analog"), analog=EAGER)
     sn.use(Mapping.uniform(sn, "analog")).train()
-    out = _tensors(call_model(sn, x))
+    out = output_tensors(call_model(sn, x))
     sum(t.float().pow(2).mean() for t in out if t.is_floating_point()).backward()
     return all(layer.weight.grad is not None and bool(layer.weight.grad.abs().sum() > 0)
                for _, layer in sn.choice_layers())

@@ -62,3 +62,15 @@ def first_output_tensor(output: Any) -> Tensor:
             if isinstance(value, Tensor):
                 return value
     raise TypeError(f"cannot find a tensor in a model output of type {type(output).__name__}")
+
+
+def output_tensors(output: Any) -> list[Tensor]:
+    """Every tensor of a model output (a tensor, a dict such as Hugging Face's outputs, or
+    nested lists/tuples), in order."""
+    if isinstance(output, Tensor):
+        return [output]
+    if isinstance(output, dict):
+        return [t for v in output.values() for t in output_tensors(v)]
+    if isinstance(output, list | tuple):
+        return [t for v in output for t in output_tensors(v)]
+    return []

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from hetmap.adaptation.graph import Skipped, WidenGroup, groups_from_shapes, record_shapes
 from hetmap.adaptation.widen import Init, widen_group
 from hetmap.errors import ConfigError
-from hetmap.inputs import ModelInput, call_model
+from hetmap.inputs import ModelInput, call_model, output_tensors
 from hetmap.inventory import LayerInfo, check_tile, normalize_model
 from hetmap.inventory.scan import check_model, check_patterns, no_mappable_layer
 from hetmap.layers import LayerSpec, is_mappable
@@ -277,22 +277,12 @@ def choose_width(specs: dict[str, LayerSpec], group: WidenGroup, tile: tuple[int
 
 # -- checking that the function is kept -------------------------------------------------------
 
-def _tensors(output: Any) -> list[Tensor]:
-    if isinstance(output, Tensor):
-        return [output]
-    if isinstance(output, dict):
-        return [t for v in output.values() for t in _tensors(v)]
-    if isinstance(output, list | tuple):
-        return [t for v in output for t in _tensors(v)]
-    return []
-
-
 def _outputs(model: nn.Module, example_input: ModelInput) -> list[Tensor]:
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            return [t.detach().float() for t in _tensors(call_model(model, example_input))]
+            return [t.detach().float() for t in output_tensors(call_model(model, example_input))]
     finally:
         model.train(was_training)
 
@@ -344,7 +334,7 @@ def adapt(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (
     shapes, output = record_shapes(adapted, example_input)  # normalising is exact
     groups, skipped, untraced = groups_from_shapes(adapted, shapes, policy.residual)
     before = _totals(adapted, shapes, tile)
-    reference = [t.detach().float() for t in _tensors(output)]
+    reference = [t.detach().float() for t in output_tensors(output)]
     limit = policy.verify_tol * max(1.0, max((float(t.abs().max()) for t in reference
                                               if t.numel()), default=1.0))
     cost = GroupCost(hardware, shapes) if hardware is not None else None
