@@ -57,6 +57,9 @@ def test_run_writes_every_artifact_and_a_report(finished_run) -> None:
     assert fp32["analog_mac_ratio"] == 0 and analog["analog_mac_ratio"] > 0.9
     assert fp32["test_accuracy"] > 80  # digits is easy; a broken pipeline would be near 10%
     assert summary["split"] == "test" and summary["samples"]["test"] == 359
+    search = summary["search"]  # stage 3's scored mappings count against the search
+    assert search["evaluations_stage3"] >= 8  # 3 steps of 8 mappings (cached repeats aside)
+    assert search["evaluations_total"] == search["evaluations"] + search["evaluations_stage3"]
     assert any("only 359 samples" in w for w in summary["warnings"])  # < 500: flagged
     for row in summary["rows"]:  # every anchor and member: selection and reported figures
         for key in ("val_accuracy", "test_accuracy", "test_accuracy_1day_mean",

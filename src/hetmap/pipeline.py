@@ -341,7 +341,11 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     for row in rows:
         if horizons:
             row["val_estimates"] = {h: estimates[row["name"]][h] for h in horizons}
+    trained = s.rd.read_json("train.json") if s.rd.exists("train.json") else {}
+    stage3 = int(trained.get("stage3/evaluations", 0))  # mps ranks mappings in stage 3 too
     search_info = {"strategy": front.strategy, "evaluations": front.evaluations,
+                   "evaluations_stage3": stage3,
+                   "evaluations_total": front.evaluations + stage3,
                    "wall_time_s": front.wall_time, "hypervolume_val": front.hypervolume()}
     if len(front) and "accuracy" in front.objectives:  # the same members, scored on test
         members = [f"front-{i}" for i in range(len(front))]
@@ -358,7 +362,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
                "estimates": {"objectives": horizons, "source": "hetmap PCM mode",
                              "split": "val", "draws": cfg.search.draws} if horizons else {},
                "hardware": table.hw.name, "method": cfg.method, "rows": rows,
-               "train": s.rd.read_json("train.json") if s.rd.exists("train.json") else {},
+               "train": trained,
                "search": search_info}
     s.rd.write_json("summary.json", summary)
     _save_tested_front(s.rd.root, front, rows)

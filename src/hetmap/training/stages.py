@@ -447,6 +447,8 @@ def train_supernet(supernet: Supernet, task: Task, config: TrainConfig | dict[st
         if n_tau:
             run.metrics["tau_after"] = kendall_tau_of_preferences(
                 supernet, evaluator, n=n_tau, seed=_tau_seed(cfg))
+        # mappings stage 3 scored (ranking and tau): part of a search's evaluation budget
+        run.metrics["stage3/evaluations"] = float(evaluator.evaluations)
         run.progress.next_stage()
         run.log.write(stage="done", **run.metrics)
         run.save()
