@@ -291,7 +291,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     selection saw), then inside `final_scoring()` test accuracy and test accuracy after
     programming and drift (aihwkit, `drift.repeats` draws per time), hardware and cost ->
     drift.json, cost.json, summary.json. The test split is read here and nowhere before."""
-    from hetmap.evaluation import evaluate_drift
+    from hetmap.evaluation import DriftResult, evaluate_drift
     from hetmap.hardware.table import cost_of
     from hetmap.search import ParetoFront
     from hetmap.tasks import final_scoring
@@ -318,12 +318,18 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     with final_scoring("stage_evaluate"):
         test = dict(zip(named, s.evaluator("test").accuracies(mappings)))
         for name, (_, mapping) in named.items():
-            # nothing analog, nothing drifts: one draw gives the (deterministic) figure
-            repeats = cfg.drift.repeats if sn.objectives(mapping).analog_mac_ratio > 0 else 1
-            s.log(f"drift: {name} at {len(cfg.drift.times)} times x {repeats} "
+            if sn.objectives(mapping).analog_mac_ratio == 0:
+                # nothing analog, nothing drifts: the deployed model is the scored one, so
+                # its test accuracy holds at every time (one draw, no spread)
+                drifts[name] = DriftResult(tuple(cfg.drift.times),
+                                           [[test[name]] for _ in cfg.drift.times],
+                                           s.task.metric_name, mapping, cfg.seed,
+                                           {"split": "test", "samples": sizes["test"]})
+                continue
+            s.log(f"drift: {name} at {len(cfg.drift.times)} times x {cfg.drift.repeats} "
                   f"programming draws on the test split ({sizes['test']} samples)")
             drifts[name] = evaluate_drift(sn, mapping, s.task, times=cfg.drift.times,
-                                          repeats=repeats, seed=cfg.seed,
+                                          repeats=cfg.drift.repeats, seed=cfg.seed,
                                           split="test", device=s.device,
                                           bn_batches=cfg.train.stage3.bn_batches)
     metric = s.task.metric_name
@@ -372,7 +378,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
 def _save_tested_front(root: Path, front: Any, rows: list[dict[str, Any]]) -> None:
     """front.json / front.csv again, each member's validation scores (as searched) now
     joined by its test-split figures."""
-    from hetmap.search import Member, ParetoFront
+    from hetmap.search import Member
 
     tested = {r["name"]: r for r in rows if r["kind"] == "front"}
     keys = ("test_accuracy", "test_accuracy_1day_mean", "test_accuracy_1day_std")
@@ -381,9 +387,7 @@ def _save_tested_front(root: Path, front: Any, rows: list[dict[str, Any]]) -> No
         row = tested[f"front-{i}"]
         members.append(Member(m.mapping, {**m.scores, **{k: row[k] for k in keys
                                                          if row[k] is not None}}))
-    ParetoFront(members, front.objectives, front.constraints, list(front.history),
-                front.evaluations, front.wall_time, front.strategy, front.seed, front.ideal,
-                front.ref, front.feasible, front.split).save(root)
+    front.with_members(members).save(root)
 
 
 def stage_export(s: Session, member: int | None = None) -> Path:
@@ -402,21 +406,20 @@ def stage_export(s: Session, member: int | None = None) -> Path:
     if not 0 <= member < len(front):
         raise ConfigError(f"member must be in 0..{len(front) - 1}, got {member}")
     out = s.rd.path("export")
-    from hetmap.evaluation import calibration_inputs  # the Evaluator's BN batches
+    from hetmap.evaluation import calibration_inputs
 
-    bn = calibration_inputs(s.task.loaders(batch_size=256, seed=s.cfg.seed).train,
-                            s.cfg.train.stage3.bn_batches, s.device)
+    ev = s.evaluator()  # BatchNorm recalibrated on the Evaluator's own training batches
+    bn = calibration_inputs(s.task.loaders(batch_size=ev.batch_size, seed=ev.seed).train,
+                            ev.bn_batches, s.device)
     export(s.supernet, front[member].mapping, out, bn_inputs=bn)
-    if s.rd.exists("summary.json"):
+    if s.rd.exists("summary.json"):  # the model card: the member's reported figures
         summary = s.rd.read_json("summary.json")
         row = next((r for r in summary["rows"] if r["name"] == f"front-{member}"), None)
         if row is not None:
-            keep = {k: v for k, v in row.items() if k not in ("mapping", "kind")}
+            context = ("split", "metric", "selection_split", "samples", "drift", "hardware")
             atomic_write_json(out / "scores.json", {
-                "split": summary.get("split", "test"), "metric": summary.get("metric"),
-                "selection_split": summary.get("selection_split", "val"),
-                "samples": summary.get("samples", {}), "drift": summary.get("drift", {}),
-                "hardware": summary.get("hardware"), **keep})
+                **{k: summary[k] for k in context if k in summary},
+                **{k: v for k, v in row.items() if k not in ("mapping", "kind")}})
     s.log(f"exported front-{member} to {out}")
     return out
 

@@ -8,7 +8,7 @@ import io
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,18 +118,17 @@ class ParetoFront:
         members = [Member(m.mapping, {**m.scores, f"{name}_search": m.scores[name],
                                       name: float(v)})
                    for m, v in zip(self.members, values)]
-        out = ParetoFront(members, self.objectives, self.constraints, list(self.history),
-                          self.evaluations, self.wall_time, self.strategy, self.seed,
-                          self.ideal, self.ref, self.feasible, self.split)
+        out = self.with_members(members)
         return out.pruned() if prune else out
 
     def pruned(self) -> ParetoFront:
         """This front without the members another member dominates."""
         keep = non_dominated(self.matrix()) if self.members else []
-        return ParetoFront([self.members[i] for i in keep], self.objectives, self.constraints,
-                           list(self.history), self.evaluations, self.wall_time,
-                           self.strategy, self.seed, self.ideal, self.ref, self.feasible,
-                           self.split)
+        return self.with_members([self.members[i] for i in keep])
+
+    def with_members(self, members: Sequence[Member]) -> ParetoFront:
+        """This front's settings, history and normalisation with other members."""
+        return replace(self, members=list(members), history=list(self.history))
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
