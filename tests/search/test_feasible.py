@@ -60,3 +60,16 @@ def test_a_reprogramming_chip_costs_overflow_instead(sn) -> None:
 
 def test_no_cost_table_no_chip_constraint(sn) -> None:
     assert chip_constraints(Evaluator(sn, None, objectives=OBJECTIVES)) == ()
+
+
+def test_an_infeasible_front_still_fits_the_chip(sn) -> None:
+    # nothing meets digital_weight_bytes <= -1000, and all-analog (0 bytes) violates it least
+    # even with its tile overflow added: the front is the least violating mappings that fit
+    hw = _chip(sn, "error")
+    ev = Evaluator(sn, None, objectives=OBJECTIVES, cost_table=table_for(sn, hw))
+    front = search(sn, ev, strategy="mps", budget=48, seed=0, pop_size=8,
+                   constraints=["digital_weight_bytes<=-1000"])
+    assert not front.feasible and len(front) >= 1
+    overflow = ev.scores(front.mappings, extra=("tile_overflow",))
+    assert all(s["tile_overflow"] == 0 for s in overflow)
+    assert Mapping.uniform(sn, "analog", fallback="fp32") not in front.mappings

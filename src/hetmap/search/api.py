@@ -32,10 +32,7 @@ def search(supernet: Supernet, evaluator: Evaluator, strategy: str | Strategy = 
     strat = get_strategy(strategy, **strategy_options)
     problem = SearchProblem(supernet, evaluator, budget, (*cons, *chip))
     strat.run(problem, seed)
-    idx = problem.front_indices()
-    if chip:  # a mapping the chip cannot hold is never returned, however few fit
-        idx = idx[[all(c.satisfied(problem.archive[problem.mappings[i]]) for c in chip)
-                   for i in idx]] if len(idx) else idx
+    idx = problem.front_indices(hard=chip)  # never a mapping the chip cannot hold
     feasible = bool(len(idx) == 0 or problem.CV[idx].max() <= 0)
     members = [Member(problem.mappings[i], problem.archive[problem.mappings[i]]) for i in idx]
     return ParetoFront(members, evaluator.names, tuple(str(c) for c in (*cons, *chip)),
@@ -48,8 +45,7 @@ def chip_constraints(evaluator: Evaluator) -> tuple[Constraint, ...]:
     """The hardware's own hard constraint: `tile_overflow <= 0` when the evaluator costs
     mappings on a chip whose spec says `on_tile_overflow: error` (a `reprogram` spec
     charges overflowing tiles in latency and energy instead)."""
-    table = getattr(evaluator, "cost_table", None)
-    hw = getattr(table, "hw", None)
+    hw = evaluator.cost_table.hw if evaluator.cost_table is not None else None
     if hw is None or hw.analog is None or hw.on_tile_overflow != "error":
         return ()
     return (Constraint("tile_overflow", "<=", 0.0),)

@@ -113,14 +113,21 @@ class SearchProblem:
         return Xn, F, CV
 
     # -- front ------------------------------------------------------------------------------
-    def front_indices(self) -> np.ndarray:
+    def front_indices(self, hard: Sequence[Constraint] = ()) -> np.ndarray:
         """Archive rows on the feasible first front (or, with nothing feasible, the least
-        violating rows' first front)."""
+        violating rows' first front among those meeting every `hard` constraint, e.g. the
+        chip's tile budget)."""
         if len(self.F) == 0:
             return np.zeros(0, dtype=int)
         feasible = np.flatnonzero(self.CV <= 0)
-        pool = feasible if len(feasible) else np.flatnonzero(self.CV.min() == self.CV)
-        return pool[non_dominated(self.F[pool])]
+        if not len(feasible):
+            fit = np.array([all(c.satisfied(self.archive[m]) for c in hard)
+                            for m in self.mappings], dtype=bool)
+            if not fit.any():
+                return np.zeros(0, dtype=int)
+            cv = np.where(fit, self.CV, np.inf)
+            feasible = np.flatnonzero(cv == cv.min())
+        return feasible[non_dominated(self.F[feasible])]
 
     def hypervolume(self) -> float:
         F = self.F[self.CV <= 0]
