@@ -95,7 +95,7 @@ def test_reported_figures_come_from_the_whole_test_split(result) -> None:
     assert "±" in table
     for text in (table, result.members_table()):
         assert len({line.count("|") for line in text.strip().splitlines()}) == 1  # one width
-    assert result.to_csv().splitlines()[0].startswith("seed,method,member,val_accuracy")
+    assert result.to_csv().splitlines()[0].startswith("seed,method,member,uniform,val_accuracy")
 
 
 def test_outputs_are_written(result, tmp_path) -> None:
@@ -110,3 +110,32 @@ def test_anchors_go_to_every_population_method_or_none(tmp_path) -> None:
         _run(tmp_path, methods=("mps",), options={"mps": {"anchors": True}})
     with pytest.raises(ConfigError, match="drift_repeats"):
         _run(tmp_path, drift_repeats=1)
+
+
+def test_a_method_variant_searches_its_own_objectives_and_is_rescored_on_the_shared(
+        tmp_path) -> None:
+    from hetmap.compare import MethodSpec
+
+    drifted = MethodSpec("mps@1d", "mps", {"pop_size": 3},
+                         objectives=("accuracy@1d", "analog_mac_ratio", "digital_weight_bytes"))
+    res = _run(tmp_path, methods=("anchors", drifted), seeds=1,
+               budgets={"anchors": 4, "mps@1d": 4})
+    assert res.methods == ["anchors", "mps@1d"]
+    rows = [r for r in res.rows if r["method"] == "mps@1d"]
+    assert rows and all(r["test_accuracy"] is not None for r in rows)
+    # re-scored on the shared objectives: the front's names are the comparison's
+    assert res.fronts[0]["mps@1d"].objectives == ("accuracy", "analog_mac_ratio",
+                                             "digital_weight_bytes")
+    # every anchor is a reference: each one is drift-scored and named
+    anchors = [r for r in res.rows if r["method"] == "anchors"]
+    assert {r["uniform"] for r in anchors} >= {"all-fp32", "all-analog"}
+    assert all(r["drift_repeats"] == 2 for r in anchors)
+
+
+def test_method_specs_are_checked(tmp_path) -> None:
+    from hetmap.compare import MethodSpec, method_specs
+
+    with pytest.raises(ConfigError, match="named twice"):
+        method_specs(["mps", MethodSpec("mps", "random")])
+    with pytest.raises(ConfigError, match="unknown methods"):
+        method_specs([MethodSpec("x", "no-such-strategy")])

@@ -53,9 +53,10 @@ METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2")
 SHARED = ("mps", "random")  # strategies that search the trained supernet's shared weights
 POPULATION = ("mps", "nsga2")  # population methods: anchors go to all of them or to none
 FEW_SAMPLES = 500  # figures from fewer samples are printed with a warning
-COLUMNS = ("seed", "method", "member", "val_accuracy", "test_accuracy", "test_samples",
-           "drift_repeats", "analog_mac_ratio", "digital_mb", "tiles", "fits", "latency_ms",
-           "energy_uj")  # then per drift time t: test@t, test@t_std, test@t_ci95
+COLUMNS = ("seed", "method", "member", "uniform", "val_accuracy", "test_accuracy",
+           "test_samples", "drift_repeats", "analog_mac_ratio", "digital_mb", "tiles", "fits",
+           "latency_ms", "energy_uj")  # then per drift time t: test@t, test@t_std, test@t_ci95
+DRIFT_ALL = ("anchors",)  # methods whose every member is drift-scored (each is a reference)
 _UNITS = ((31536000.0, "year"), (86400.0, "day"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
 
 
@@ -192,6 +193,43 @@ def fmt_passes(mean: float, std: float) -> str:
     return f"{mean:.3g} ± {std:.2g}"
 
 
+# -- methods ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MethodSpec:
+    """One compared method: `label` names it in the tables, `strategy` is the registered
+    strategy it runs (with `options`), `objectives` what its search optimises (None: the
+    comparison's shared objectives; e.g. `accuracy@1d` for a drift-aware search). Every
+    method's front is re-scored on the shared objectives, so they stay comparable."""
+
+    label: str
+    strategy: str
+    options: dict[str, Any] = field(default_factory=dict)
+    objectives: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, method: str | MethodSpec) -> MethodSpec:
+        if isinstance(method, MethodSpec):
+            return method
+        if not isinstance(method, str):
+            raise ConfigError(f"a method is a strategy name or a MethodSpec, got "
+                              f"{type(method).__name__}")
+        return cls(method, method)
+
+
+def method_specs(methods: Sequence[str | MethodSpec]) -> list[MethodSpec]:
+    """`methods` as specs, checked: known strategies, unique labels."""
+    specs = [MethodSpec.of(m) for m in methods]
+    known = set(METHODS) | set(_registered())
+    unknown = [s.strategy for s in specs if s.strategy not in known]
+    if unknown:
+        raise ConfigError(f"unknown methods {unknown}; choose from {', '.join(sorted(known))}")
+    labels = [s.label for s in specs]
+    twice = sorted({x for x in labels if labels.count(x) > 1})
+    if twice:
+        raise ConfigError(f"methods {twice} are named twice; give each MethodSpec its own label")
+    return specs
+
+
 # -- results ---------------------------------------------------------------------------------
 @dataclass
 class MethodRun:
@@ -323,7 +361,8 @@ class Comparison:
                 f"(±{r[drift_key(t) + '_ci95']:.2f})" if r.get(drift_key(t)) is not None
                 else "-" for t in times)
             warn = " ⚠" if r["test_samples"] < FEW_SAMPLES else ""
-            lines.append(f"| {r['method']} | {r['member']} | {r['val_accuracy']:.2f} | "
+            val = "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.2f}"
+            lines.append(f"| {r['method']} | {r['member']} | {val} | "
                          f"{r['test_accuracy']:.2f} | {drift} | {r['test_samples']}{warn} | "
                          f"{r['analog_mac_ratio']:.2f} | {r['digital_mb']:.4f} | "
                          f"{r['tiles']}{'' if r['fits'] else ' (over)'} | "
@@ -431,7 +470,7 @@ def default_train_config(seed: int) -> Any:
 
 
 def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-pcm",
-            methods: Sequence[str] = METHODS, budgets: dict[str, Any] | None = None,
+            methods: Sequence[str | MethodSpec] = METHODS, budgets: dict[str, Any] | None = None,
             options: dict[str, dict[str, Any]] | None = None, *,
             candidates: Sequence[str] = ("fp32", "fp16", "int8", "analog"),
             analog: Any = None, train_config: Any = None,
@@ -459,9 +498,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     from hetmap.tasks import get_task
 
     task = get_task(task) if isinstance(task, str) else task
-    unknown = [m for m in methods if m not in METHODS and m not in _registered()]
-    if unknown:
-        raise ConfigError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    specs = method_specs(methods)
     if drift_repeats < 2:
         raise ConfigError(f"drift_repeats must be >= 2 for a spread and an interval, got "
                           f"{drift_repeats}")
@@ -469,10 +506,11 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     if not seed_list:
         raise ConfigError("seeds must name at least one seed")
     budgets, options = budgets or {}, options or {}
-    for name in methods:
-        given = options.get(name, {}).get("anchors")
-        if given is not None and name in POPULATION and bool(given) != anchors:
-            raise ConfigError(f"options[{name!r}]['anchors']={given} but anchors={anchors}: "
+    for spec in specs:
+        given = {**spec.options, **options.get(spec.label, {})}.get("anchors")
+        if given is not None and spec.strategy in POPULATION and bool(given) != anchors:
+            raise ConfigError(f"options[{spec.label!r}]['anchors']={given} but "
+                              f"anchors={anchors}: "
                               "uniform anchors go to every population method "
                               f"({', '.join(POPULATION)}) or to none; set compare(anchors=...)")
     if model is None:
@@ -489,14 +527,15 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     t0 = time.perf_counter()
     cost_table = table_for(base, hardware, example_input=task.example_input(1))
     log(f"cost table: {time.perf_counter() - t0:.1f} s")
-    result = Comparison([], [], settings={"methods": list(methods), "seeds": seed_list,
+    result = Comparison([], [], settings={"methods": [s.label for s in specs],
+                                          "seeds": seed_list,
                                           "drift_repeats": drift_repeats,
                                           "drift_times": list(drift_times),
                                           "anchors": anchors, "budgets": {
-                                              m: str(Budget.of(budgets.get(m, 24)))
-                                              for m in methods}})
+                                              s.label: str(Budget.of(budgets.get(s.label, 24)))
+                                              for s in specs}})
     for seed in seed_list:
-        _one_seed(result, task, base, cost_table, methods, budgets, options, seed,
+        _one_seed(result, task, base, cost_table, specs, budgets, options, seed,
                   train_config=train_config, stage3=stage3, anchors=anchors,
                   bn_batches=bn_batches, val_batches=val_batches, batch_size=batch_size,
                   accuracy_window=accuracy_window, drift_times=tuple(drift_times),
@@ -508,7 +547,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
 
 
 def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
-              methods: Sequence[str], budgets: dict[str, Any],
+              methods: Sequence[MethodSpec], budgets: dict[str, Any],
               options: dict[str, dict[str, Any]], seed: int, *, train_config: Any,
               stage3: dict[str, Any] | None, anchors: bool, bn_batches: int,
               val_batches: int | None, batch_size: int, accuracy_window: float,
@@ -529,21 +568,30 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
 
     fronts: dict[str, ParetoFront] = {}
     weights: dict[str, Callable[[Mapping], Any]] = {}
-    for name in methods:
-        opts = dict(options.get(name, {}))
-        if name in POPULATION:
+    for spec in methods:
+        name = spec.label
+        opts = {**spec.options, **options.get(name, {})}
+        if spec.strategy in POPULATION:
             opts["anchors"] = anchors
-        strat = get_strategy(name, **opts)
+        strat = get_strategy(spec.strategy, **opts)
         budget = Budget.of(budgets.get(name, 24))
         log(f"seed {seed}: {name}: {budget}")
         stage3_evals = 0
         with Meter() as meter:
             sn = copy.deepcopy(trained)
-            if name == "mps":
-                stage3_evals = _stage3(sn, task, cost_table, ev0, stage3, seed)
+            ev = clone_evaluator(ev0, sn)
+            if spec.objectives is not None:
+                ev = Evaluator(sn, task, objectives=spec.objectives, cost_table=cost_table,
+                               bn_batches=ev0.bn_batches, val_batches=ev0.val_batches,
+                               batch_size=ev0.batch_size, device=ev0.device, seed=seed,
+                               accuracy_range=ev0.accuracy_range, draws=ev0.draws,
+                               pcm=ev0.pcm)
+            if spec.strategy == "mps":
+                stage3_evals = _stage3(sn, task, cost_table, ev0, stage3, seed,
+                                       objectives=spec.objectives)
             search_start = time.perf_counter()
-            front = search(sn, clone_evaluator(ev0, sn), strategy=strat, budget=budget,
-                           seed=seed)
+            front = search(sn, ev, strategy=strat, budget=budget, seed=seed,
+                           keep_dominated=name in DRIFT_ALL)
         extra = int(getattr(strat, "stats", {}).get("extra_evaluations", 0))
         curve = [(meter.passes_at(search_start + s), h) for _, h, s in front.history]
         run = MethodRun(name, seed, front.evaluations + stage3_evals + extra, meter.compute,
@@ -581,7 +629,8 @@ def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: An
         result.settings["test_samples"] = samples
         for name, front in fronts.items():
             members, drift = [], {}
-            chosen = set(_spread(front.members, drift_members))
+            chosen = set(range(len(front.members)) if name in DRIFT_ALL
+                         else _spread(front.members, drift_members))
             for i, member in enumerate(front.members):
                 sn = _weights_on(scratch, weights[name](member.mapping))
                 test_ev = Evaluator(sn, task, objectives=ev0.names, cost_table=cost_table,
@@ -622,7 +671,9 @@ def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: An
                     row[key + "_ci95"] = ci95(r.values[k]) if r else None
                 result.rows.append({
                     "seed": seed, "method": name, "member": i,
-                    "val_accuracy": front.members[i].scores["accuracy"],
+                    "uniform": uniform_label(base, m.mapping),
+                    # None when the method searched another accuracy (e.g. accuracy@1d)
+                    "val_accuracy": front.members[i].scores.get("accuracy"),
                     "test_accuracy": m.scores["accuracy"], **row,
                     "test_samples": samples, "drift_repeats": r.repeats if r else 0,
                     "analog_mac_ratio": float(hw["analog_mac_ratio"][i]),
@@ -633,6 +684,12 @@ def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: An
             best = ", ".join(f"{v:.2f} ({time_label(t)})" for t, v in run.best.items())
             log(f"seed {seed}: {name}: test HV {run.hv_test:.4f}, best test accuracy {best} "
                 f"on {samples} samples")
+
+
+def uniform_label(supernet: Supernet, mapping: Mapping) -> str | None:
+    """"all-<candidate>" when every searchable layer of `mapping` runs one candidate."""
+    used = {mapping[n] for n in supernet.layer_names if n not in supernet.gate_names}
+    return f"all-{used.pop()}" if len(used) == 1 else None
 
 
 def _test_samples(task: Any, batch_size: int, seed: int, max_batches: int | None) -> int:
@@ -674,13 +731,16 @@ def _stage12(base: Supernet, task: Any, config: Any, seed: int) -> Supernet:
 
 
 def _stage3(sn: Supernet, task: Any, cost_table: Any, ev: Evaluator,
-            settings: dict[str, Any] | None, seed: int) -> int:
-    """`mps`'s stage 3 (preference learning) on `sn`; returns the mappings it scored."""
+            settings: dict[str, Any] | None, seed: int,
+            objectives: Sequence[str] | None = None) -> int:
+    """`mps`'s stage 3 (preference learning) on `sn`, ranking on `objectives` (None: the
+    shared Evaluator's); returns the mappings it scored."""
     from hetmap.training import Stage3Config, make_config, train_preferences
     from hetmap.training.stages import Run, make_evaluator
 
     defaults = {"steps": 10, "n_mappings": 8, "tau_mappings": 0, "bn_batches": ev.bn_batches,
-                "val_batches": ev.val_batches, "eval_batch_size": ev.batch_size}
+                "val_batches": ev.val_batches, "eval_batch_size": ev.batch_size,
+                "objectives": list(objectives or ev.names), "draws": ev.draws}
     s3 = Stage3Config(**(defaults | (settings or {})))
     cfg = make_config(seed=seed, progress=False, stage3=s3.model_dump())
     sn.set_noise_scale(cfg.stage2.target)

@@ -196,3 +196,12 @@ def test_rescored_front_prunes_dominated(sn) -> None:
     moved = next(m for m in kept if m.mapping == worst.mapping)
     assert moved.scores["digital_weight_bytes"] == max(old) + 1.0
     assert moved.scores["digital_weight_bytes_search"] == worst.scores["digital_weight_bytes"]
+
+
+
+def test_keep_dominated_returns_every_evaluated_mapping_and_prunes_to_the_front(sn) -> None:
+    ev = _Recording(sn, None, objectives=("analog_mac_ratio", "digital_weight_bytes"))
+    every = search(sn, ev, strategy="random", budget=Budget(evaluations=40), seed=0,
+                   keep_dominated=True)
+    assert set(every.mappings) == {m for m, _ in ev.seen} and len(every) == 40
+    assert set(every.pruned().mappings) == _brute_force_front(ev.seen)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from hetmap.evaluation import Evaluator
 from hetmap.evaluation.objectives import Constraint, parse_constraints
 from hetmap.search.budget import Budget
@@ -16,7 +18,7 @@ from hetmap.supernet import Supernet
 
 def search(supernet: Supernet, evaluator: Evaluator, strategy: str | Strategy = "mps",
            budget: Budget | int | float | dict | None = None, seed: int = 0,
-           constraints: Sequence[str | Constraint] | str = (),
+           constraints: Sequence[str | Constraint] | str = (), keep_dominated: bool = False,
            **strategy_options: Any) -> ParetoFront:
     """Search mappings of `supernet` scored by `evaluator`; returns the feasible front.
 
@@ -25,6 +27,8 @@ def search(supernet: Supernet, evaluator: Evaluator, strategy: str | Strategy = 
     constraints: e.g. ["accuracy_drop<=1", "analog_mac_ratio>=0.6"]. With a cost table on
         the evaluator, the chip's tile budget is one more (see `chip_constraints`): no
         over-budget mapping is on the front.
+    keep_dominated: return every evaluated mapping the chip holds, dominated ones too (for
+        references such as the uniform anchors; `.pruned()` is then the front).
     strategy_options: passed to the strategy's constructor (pop_size, ...)."""
     budget = Budget.of(budget if budget is not None else 256)
     cons = parse_constraints(constraints)
@@ -33,6 +37,8 @@ def search(supernet: Supernet, evaluator: Evaluator, strategy: str | Strategy = 
     problem = SearchProblem(supernet, evaluator, budget, (*cons, *chip))
     strat.run(problem, seed)
     idx = problem.front_indices(hard=chip)  # never a mapping the chip cannot hold
+    if keep_dominated:
+        idx = np.flatnonzero(problem.fitting(chip))
     feasible = bool(len(idx) == 0 or problem.CV[idx].max() <= 0)
     members = [Member(problem.mappings[i], problem.archive[problem.mappings[i]]) for i in idx]
     return ParetoFront(members, evaluator.names, tuple(str(c) for c in (*cons, *chip)),

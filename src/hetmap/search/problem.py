@@ -121,13 +121,17 @@ class SearchProblem:
             return np.zeros(0, dtype=int)
         feasible = np.flatnonzero(self.CV <= 0)
         if not len(feasible):
-            fit = np.array([all(c.satisfied(self.archive[m]) for c in hard)
-                            for m in self.mappings], dtype=bool)
+            fit = self.fitting(hard)
             if not fit.any():
                 return np.zeros(0, dtype=int)
             cv = np.where(fit, self.CV, np.inf)
             feasible = np.flatnonzero(cv == cv.min())
         return feasible[non_dominated(self.F[feasible])]
+
+    def fitting(self, hard: Sequence[Constraint] = ()) -> np.ndarray:
+        """Mask of the archive rows meeting every `hard` constraint."""
+        return np.array([all(c.satisfied(self.archive[m]) for c in hard)
+                         for m in self.mappings], dtype=bool)
 
     def hypervolume(self) -> float:
         F = self.F[self.CV <= 0]
