@@ -55,7 +55,8 @@ POPULATION = ("mps", "nsga2")  # population methods: anchors go to all of them o
 FEW_SAMPLES = 500  # figures from fewer samples are printed with a warning
 COLUMNS = ("seed", "method", "member", "uniform", "val_accuracy", "test_accuracy",
            "test_samples", "drift_repeats", "analog_mac_ratio", "digital_mb", "tiles", "fits",
-           "latency_ms", "energy_uj")  # then per drift time t: test@t, test@t_std, test@t_ci95
+           "tile_utilisation", "latency_ms", "energy_uj")
+# ... then per drift time t: test@t, test@t_std, test@t_ci95
 DRIFT_ALL = ("anchors",)  # methods whose every member is drift-scored (each is a reference)
 _UNITS = ((31536000.0, "year"), (86400.0, "day"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
 
@@ -478,7 +479,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
             pretrain_epochs: int = 2, bn_batches: int = 2, val_batches: int | None = None,
             batch_size: int = 128, accuracy_window: float = 25.0,
             drift_times: Sequence[float] = (0.0, 86400.0), drift_repeats: int = 5,
-            drift_batches: int | None = None, drift_members: int = 3,
+            drift_batches: int | None = None, drift_members: int = 3, draws: int = 8,
             seeds: int | Sequence[int] = 1, out: str | os.PathLike[str] | None = None,
             log: Callable[[str], Any] = print) -> Comparison:
     """Run every method in `methods` on one task, model and hardware over `seeds`.
@@ -492,6 +493,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     val_batches: validation batches per selection score (None: the whole split);
     drift_batches: test batches per drift score (None: the whole split); drift_members:
     front members per method scored after drift, spread along the analog MAC ratio;
+    draws: PCM draws per mapping of hetmap's estimate for accuracy@<time> objectives;
     seeds: a count (0, 1, ...) or the seeds; out: write compare.md, compare.csv,
     compare.png and each front there."""
     from hetmap.hardware import table_for
@@ -538,7 +540,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
         _one_seed(result, task, base, cost_table, specs, budgets, options, seed,
                   train_config=train_config, stage3=stage3, anchors=anchors,
                   bn_batches=bn_batches, val_batches=val_batches, batch_size=batch_size,
-                  accuracy_window=accuracy_window, drift_times=tuple(drift_times),
+                  draws=draws, accuracy_window=accuracy_window, drift_times=tuple(drift_times),
                   drift_repeats=drift_repeats, drift_batches=drift_batches,
                   drift_members=drift_members, log=log)
         if out is not None:
@@ -550,12 +552,12 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
               methods: Sequence[MethodSpec], budgets: dict[str, Any],
               options: dict[str, dict[str, Any]], seed: int, *, train_config: Any,
               stage3: dict[str, Any] | None, anchors: bool, bn_batches: int,
-              val_batches: int | None, batch_size: int, accuracy_window: float,
+              val_batches: int | None, batch_size: int, draws: int, accuracy_window: float,
               drift_times: tuple[float, ...], drift_repeats: int, drift_batches: int | None,
               drift_members: int, log: Callable[[str], Any]) -> None:
     torch.manual_seed(seed)
     ev0 = Evaluator(base, task, cost_table=cost_table, bn_batches=bn_batches,
-                    val_batches=val_batches, batch_size=batch_size, seed=seed)
+                    val_batches=val_batches, batch_size=batch_size, seed=seed, draws=draws)
     fp32 = ev0.accuracy(Mapping.uniform(base, "fp32", fallback=base.candidates(
         base.layer_names[0])[0]))
     ev0.accuracy_range = (max(0.0, fp32 - accuracy_window), 100.0)
@@ -679,6 +681,7 @@ def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: An
                     "analog_mac_ratio": float(hw["analog_mac_ratio"][i]),
                     "digital_mb": float(hw["digital_weight_bytes"][i]) / 1e6,
                     "tiles": int(cost["analog_tiles"][i]), "fits": bool(cost["fits"][i]),
+                    "tile_utilisation": float(hw["tile_utilisation"][i]),
                     "latency_ms": float(cost["latency_s"][i]) * 1e3,
                     "energy_uj": float(cost["energy_j"][i]) * 1e6})
             best = ", ".join(f"{v:.2f} ({time_label(t)})" for t, v in run.best.items())

@@ -171,6 +171,30 @@ def compare(config: Annotated[Path | None, typer.Argument(help="YAML config (tas
     typer.echo(f"results in {out}/")
 
 
+@app.command()
+def reproduce(out: Annotated[Path, typer.Option(help="Folder of results.md, results.csv, "
+                                                     "results.json and the figures.")]
+              = Path("docs/results"),
+              quick: Annotated[bool, typer.Option(help="Every case and method end to end "
+                                                       "on tiny budgets (a smoke run, "
+                                                       "minutes).")] = False,
+              cases: Annotated[str | None, typer.Option(help="Comma-separated case keys "
+                                                             "(default: all).")] = None,
+              cifar10: Annotated[Path | None, typer.Option(help="CIFAR-10 folder (python "
+                                                               "batches): adds its cases.")]
+              = None) -> None:
+    """The paper's comparison table, re-made on offline data: every method on every case,
+    figures on the test split over seeds -> results.md (tables, figures, discussion)."""
+    from hetmap.reproduce import reproduce as run
+
+    names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None
+    command = "hetmap reproduce" + (" --quick" if quick else "") + \
+        (f" --cases {cases}" if cases else "") + (f" --cifar10 {cifar10}" if cifar10 else "")
+    path = run(out, quick=quick, cases=names, cifar10=str(cifar10) if cifar10 else None,
+               command=command, log=typer.echo)
+    typer.echo(f"results: {path}")
+
+
 @config_app.command("example")
 def config_example() -> None:
     """Print a documented config with the demo's values."""

@@ -21,6 +21,7 @@ _TASKS: dict[str, str | TaskFactory] = {
     "mnist-seg": "hetmap.tasks.segmentation:mnist_seg_task",
     "coco-seg": "hetmap.tasks.coco:coco_seg_task",
     "squad": "hetmap.tasks.qa:squad_task",
+    "synthetic-qa": "hetmap.tasks.synthetic_qa:synthetic_qa_task",
 }
 
 

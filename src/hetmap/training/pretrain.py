@@ -55,8 +55,11 @@ def pretrain(task: Task | str, model: nn.Module | None = None, *, epochs: int | 
         raise ConfigError(f"nothing to train: {d.epochs} epochs of {len(loaders.train)} batches")
     opt = make_optimizer(model.parameters(), d.optimizer, d.lr, d.weight_decay,
                          nesterov=True)
+    pct = 0.1 if d.optimizer == "adamw" else 0.25
+    # one-cycle needs >= 2 warm-up steps (1 divides by zero); 1-2 steps: a constant lr
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=d.lr, total_steps=total, pct_start=0.1 if d.optimizer == "adamw" else 0.25)
+        opt, max_lr=d.lr, total_steps=total, pct_start=max(pct, 2.0 / total)) if total >= 3 \
+        else torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
     start = time.perf_counter()
     step, last_loss = 0, float("nan")

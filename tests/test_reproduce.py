@@ -1,0 +1,69 @@
+"""hetmap.reproduce: cases, the reported row per method, the table, the ordering check; and
+(HETMAP_REPRODUCE=1, set by .ci/run) `hetmap reproduce --quick` end to end."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from hetmap.errors import ConfigError
+from hetmap.reproduce import (
+    COLUMNS,
+    agreement,
+    cases_for,
+    markdown_table,
+    summarise,
+)
+
+
+def test_cases_are_checked(tmp_path) -> None:
+    assert [c.key for c in cases_for(["fcn-mnistseg"])] == ["fcn-mnistseg"]
+    with pytest.raises(ConfigError, match="unknown cases"):
+        cases_for(["resnet99"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        cases_for(cifar10=str(tmp_path / "nowhere"))
+    (tmp_path / "c").mkdir()
+    assert {c.key for c in cases_for(cifar10=str(tmp_path / "c"))} >= {"resnet20-cifar10"}
+
+
+def _row(method: str, seed: int, acc: float) -> dict:
+    return {"method": method, "seed": seed, "test_0s": acc + 1, "test_1d": acc,
+            "test_1y": acc - 1, **{k: 1.0 for k, _, _ in COLUMNS[3:]}}
+
+
+def test_summary_is_mean_and_std_over_seeds_and_the_table_has_one_width() -> None:
+    rows = [_row("mps", 0, 90.0), _row("mps", 1, 92.0), _row("lionheart", 0, 85.0)]
+    s = {r["method"]: r for r in summarise(rows)}
+    assert s["mps"]["seeds"] == 2 and s["mps"]["test_1d"][0] == pytest.approx(91.0)
+    assert s["mps"]["test_1d"][1] == pytest.approx(1.4142, rel=1e-3)  # sample std
+    table = markdown_table(summarise(rows), "accuracy")
+    assert len({line.count("|") for line in table.strip().splitlines()}) == 1
+    assert "91.00 ± 1.41" in table
+
+
+def test_agreement_counts_pairs_ordered_as_the_paper() -> None:
+    rows = [_row("mps", 0, 90.0), _row("lionheart", 0, 85.0), _row("all-analog", 0, 88.0)]
+    agree, total, wrong = agreement(summarise(rows))
+    # paper: mps 90.8 > lionheart 84.25, all-analog 83.6 < lionheart: one pair flips
+    assert (agree, total) == (2, 3) and wrong == ["all-analog vs lionheart"]
+
+
+@pytest.mark.skipif(os.environ.get("HETMAP_REPRODUCE") != "1",
+                    reason="the --quick end-to-end run (minutes); .ci/run sets HETMAP_REPRODUCE=1")
+def test_reproduce_quick_end_to_end(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from hetmap.cli.app import app
+
+    res = CliRunner().invoke(app, ["reproduce", "--quick", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "results.md").read_text()
+    assert "hetmap reproduce --quick" in md and "revision" in md
+    for case in cases_for():
+        assert f"## {case.title}" in md
+        assert (tmp_path / f"{case.key}-fronts.png").read_bytes()[:4] == b"\x89PNG"
+    for method in ("all-fp32", "all-int8", "all-analog", "random", "mps", "mps@1d",
+                   "lionheart", "odimo", "nsga2", "mpaas"):
+        assert f"| {method} |" in md, method
+    assert (tmp_path / "results.csv").read_text().startswith("case,method,seed")
