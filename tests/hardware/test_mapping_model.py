@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from hetmap.hardware import CostTable, HardwareSpec, OpNode, trace_graph
+from hetmap.hardware import CostTable, HardwareSpec, Link, OpNode, trace_graph
 from hetmap.hardware.analog_model import mvm_seconds, place
 from hetmap.hardware.ops_cost import op_cost
 from hetmap.hardware.zigzag_backend import ZigzagCache
@@ -178,11 +178,23 @@ def test_batch_equals_one_by_one_with_replication_and_graph(tmp_path):
     model = TwoBranch()
     x = torch.zeros(1, 64, 16)
     inv = scan(model, x, tile=(16, 16))
-    table = build(spec(pipeline_layers=True), tmp_path, inv, trace_graph(model, x, inv))
+    hw = spec(pipeline_layers=True).model_copy(
+        update={"link": Link(energy_pj_per_byte=2.0, bandwidth_gbps=64.0)})
+    table = build(hw, tmp_path, inv, trace_graph(model, x, inv))
     idx = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
     batch = table.evaluate_indices(idx)
+    # by hand: b's input (64 x 16 activations at 8 bits = 1,024 B) crosses the link when a
+    # and b run on different cores (mappings 1 and 2), at 2 pJ/B and 64 GB/s
+    moved = np.array([0.0, 1024.0, 1024.0, 0.0])
+    assert batch["transfer_bytes"] == pytest.approx(moved)
     for k, row in enumerate(idx):
         one = table.breakdown_indices(row)
+        assert one.transfer_energy_j == pytest.approx(moved[k] * 2e-12)
+        assert one.transfer_latency_s == pytest.approx(moved[k] / 64e9)
         assert one.latency_s == pytest.approx(batch["latency_s"][k])
         assert one.energy_j == pytest.approx(batch["energy_j"][k])
         assert one.throughput_per_s == pytest.approx(batch["throughput_per_s"][k])
+        # the total is the layers, the fixed ops (the add) and the transfer
+        layers = sum(r.energy_j for r in one.layers)
+        assert batch["energy_j"][k] == pytest.approx(layers + table.op_energy.sum()
+                                                     + moved[k] * 2e-12)

@@ -29,7 +29,7 @@ from hetmap.hardware.cost import LayerRecord, MappingCost, tile_terms, transfer_
 from hetmap.hardware.graph import OpGraph
 from hetmap.hardware.loader import load_hardware
 from hetmap.hardware.ops_cost import op_cost
-from hetmap.hardware.schedule import list_schedule
+from hetmap.hardware.schedule import Value, list_schedule
 from hetmap.hardware.spec import HardwareSpec
 from hetmap.hardware.zigzag_backend import ZigzagCache, digital_layer_cost
 from hetmap.inventory import Inventory, LayerInfo
@@ -46,36 +46,36 @@ class Replication:
     """Replica increments of every analog (layer, column), in greedy order.
 
     Increment k doubles the copies of layer `layer[k]` on column `col[k]` from 2^s to
-    2^(s+1): it costs `tiles[k]` more tiles and saves `saved[k]` seconds of that layer's time.
-    Sorted by saved time per tile (non-increasing within a layer, so a layer's doublings come
-    in order); a mapping takes the increments of its analog layers in this order while the
-    running tile count fits the tiles it leaves free, and stops at the first that does not."""
+    2^(s+1): it costs `tiles[k]` more tiles and saves `MVM time x (ceil(v / 2^s) -
+    ceil(v / 2^(s+1)))` of that layer's time. Sorted once by saved time per tile
+    (non-increasing within a layer, so a layer's doublings come in order); a mapping takes the
+    increments of its analog layers in this order while the running tile count fits the tiles
+    it leaves free, and stops at the first that does not. The time saved only orders the
+    increments: a mapping's layer time follows from its copies (`CostTable._evaluate`)."""
 
     layer: np.ndarray
     col: np.ndarray
     tiles: np.ndarray
-    saved: np.ndarray
     onehot: np.ndarray  # (K, layers)
 
     @classmethod
     def build(cls, vectors: np.ndarray, tiles: np.ndarray, mvm_s: np.ndarray,
               max_copies: int, n_tiles: int) -> Replication:
-        rows: list[tuple[float, int, int, int, int, float]] = []
+        rows: list[tuple[float, int, int, int, int]] = []
         for i, j in zip(*np.nonzero((vectors > 1) & (tiles > 0)), strict=True):
             v, t, ratio, s = int(vectors[i, j]), int(tiles[i, j]), math.inf, 0
             # a doubling needing more tiles than the chip has can never be taken
             while 2 ** (s + 1) <= min(max_copies, v) and 2 ** s * t <= n_tiles:
                 saved = mvm_s[i, j] * (math.ceil(v / 2 ** s) - math.ceil(v / 2 ** (s + 1)))
                 ratio = min(ratio, saved / (2 ** s * t))
-                rows.append((-ratio, int(i), s, int(j), 2 ** s * t, saved))
+                rows.append((-ratio, int(i), s, int(j), 2 ** s * t))
                 s += 1
         rows.sort(key=lambda r: (r[0], r[1], r[2]))
         onehot = np.zeros((len(rows), vectors.shape[0]))
         for k, r in enumerate(rows):
             onehot[k, r[1]] = 1.0
-        arr = np.array([(r[1], r[3], r[4], r[5]) for r in rows]).reshape(-1, 4)
-        return cls(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
-                   arr[:, 2].astype(np.int64), arr[:, 3], onehot)
+        arr = np.array([(r[1], r[3], r[4]) for r in rows], np.int64).reshape(-1, 3)
+        return cls(arr[:, 0], arr[:, 1], arr[:, 2], onehot)
 
     def copies(self, idx_t: np.ndarray, free: np.ndarray) -> np.ndarray:
         """(layers, N) copies of each layer under the greedy policy, given the (layers, N)
@@ -113,19 +113,43 @@ class _Batch:
     energy: np.ndarray  # (N, L)
     copies: np.ndarray  # (N, L)
     spill_energy: np.ndarray  # (N, L) DRAM energy of weights that did not fit the SRAM
+    transfer_bytes: np.ndarray  # (N, L) a layer's input moved in from another core
     totals: dict[str, np.ndarray]
 
 
-def _moved_bytes(core: np.ndarray, in_bytes: np.ndarray) -> np.ndarray:
-    """(N,) bytes moved over the link: a layer's input whenever it runs on another core than
-    the last executed layer before it (skipped layers, core -1, pass activations through);
-    the (layers, N) form of `cost.transfer_mask`."""
-    prev = np.full(core.shape[1], -1)
-    moved = np.zeros(core.shape[1])
-    for c, b in zip(core, in_bytes, strict=True):
-        moved += np.where((c >= 0) & (prev >= 0) & (c != prev), b, 0.0)
-        prev = np.where(c >= 0, c, prev)
-    return moved
+@dataclass(frozen=True)
+class _NodePlan:
+    """What the list schedule needs of each graph node that no mapping changes, built once
+    per table: dependencies, and the work time, time to first row, queue and streaming of
+    the fixed nodes (softmax, norms, attention, ...). Layer nodes are filled per batch from
+    `layer_nodes` (node, layer, share of the layer's work, output rows)."""
+
+    deps: tuple[tuple[int, ...], ...]
+    dur: tuple[float, ...]
+    fill: tuple[float, ...]
+    queue: tuple[int, ...]
+    streams: tuple[bool, ...]
+    layer_nodes: tuple[tuple[int, int, float, float], ...]
+
+    @classmethod
+    def build(cls, graph: OpGraph, op_latency: np.ndarray, n_digital: int) -> _NodePlan:
+        vector_q, memory_q = n_digital, n_digital + 1
+        dur, fill, queue, streams, layer_nodes = [], [], [], [], []
+        fixed = iter(op_latency.tolist())
+        for k, node in enumerate(graph.nodes):
+            if node.kind == "layer":
+                layer_nodes.append((k, node.layer, node.share, node.rows))
+                d, q, s = 0.0, -1, False
+            else:
+                d = next(fixed)
+                q = 0 if node.kind == "matmul" else vector_q if node.kind == "vector" else memory_q
+                s = node.streamable
+            dur.append(d)
+            fill.append(d / node.rows)
+            queue.append(q)
+            streams.append(s)
+        return cls(tuple(n.deps for n in graph.nodes), tuple(dur), tuple(fill), tuple(queue),
+                   tuple(streams), tuple(layer_nodes))
 
 
 class CostTable:
@@ -143,10 +167,12 @@ class CostTable:
         self.latency = np.zeros(shape)  # one copy, weights resident: the layer alone
         self.energy = np.zeros(shape)
         self.weight_energy = np.zeros(shape)  # SRAM weight reads (digital)
-        self.tiles = np.zeros(shape, dtype=np.int64)
-        self.core = np.full(shape, -1, dtype=np.int64)
+        # small integer types: a batch gathers (layers, N) of each, and gathers of narrow
+        # types are several times faster
+        self.tiles = np.zeros(shape, dtype=np.int32)
+        self.core = np.full(shape, -1, dtype=np.int8)  # index into core_names; -1: skip
         self.in_bytes = np.zeros(shape)
-        self.vectors = np.zeros(shape, dtype=np.int64)  # analog MVMs per inference
+        self.vectors = np.zeros(shape, dtype=np.int32)  # analog MVMs per inference
         self.mvm_s = np.zeros(shape)  # analog seconds per MVM
         self.weight_bytes = np.zeros(shape)  # digital weights held in SRAM or streamed
         self.notes: dict[tuple[int, int], str] = {}
@@ -154,6 +180,9 @@ class CostTable:
         self.graph = graph
         self.op_latency = np.zeros(0)
         self.op_energy = np.zeros(0)
+        self.ops_latency_s = 0.0  # sums of the two above, once
+        self.ops_energy_j = 0.0
+        self.plan: _NodePlan | None = None
         self.replication: Replication | None = None
         self.build_seconds = 0.0
         self.zigzag_calls = 0
@@ -194,6 +223,9 @@ class CostTable:
         fixed = [op_cost(n, hw, cache) for n in graph.nodes if n.kind != "layer"]
         table.op_latency = np.array([c.latency_s for c in fixed])
         table.op_energy = np.array([c.energy_j for c in fixed])
+        table.ops_latency_s = float(table.op_latency.sum())
+        table.ops_energy_j = float(table.op_energy.sum())
+        table.plan = _NodePlan.build(graph, table.op_latency, len(hw.digital))
         if hw.analog is not None and hw.analog.replicate:
             table.replication = Replication.build(table.vectors, table.tiles, table.mvm_s,
                                                   hw.analog.max_replication, hw.analog.n_tiles)
@@ -271,7 +303,8 @@ class CostTable:
 
         core = gather(self.core)
         link = hw.link
-        moved = _moved_bytes(core, gather(self.in_bytes))
+        transfer = np.where(transfer_mask(core, axis=0), gather(self.in_bytes), 0.0)
+        moved = transfer.sum(axis=0)
         xfer_lat = moved / (link.bandwidth_gbps * 1e9)
         xfer_energy = moved * link.energy_pj_per_byte * 1e-12
         tiles = gather(self.tiles)
@@ -298,7 +331,7 @@ class CostTable:
             duration = np.where(vectors > 0, np.ceil(vectors / copies) * gather(self.mvm_s),
                                 duration)
         latency, stage = self._schedule(duration, core, n)
-        energy_total = energy.sum(axis=0) + self.op_energy.sum() + xfer_energy + re_energy
+        energy_total = energy.sum(axis=0) + (self.ops_energy_j + xfer_energy + re_energy)
         latency = latency + xfer_lat + re_lat
         # steady state: the busiest stage (a core, one analog layer or the link) sets the
         # rate; reprogramming, when the mapping needs it, is paid by every inference
@@ -317,40 +350,33 @@ class CostTable:
             "weight_load_energy_j": (gather(self.weight_energy).sum(axis=0)
                                      + spill.sum(axis=0) * offchip),
             "weight_spill_bytes": spill.sum(axis=0),
-            "ops_energy_j": np.full(n, self.op_energy.sum()),
+            "ops_energy_j": np.full(n, self.ops_energy_j),
         }
-        return _Batch(core.T, duration.T, energy.T, copies.T, spill.T * offchip, totals)
+        return _Batch(core.T, duration.T, energy.T, copies.T, spill.T * offchip, transfer.T,
+                      totals)
 
     def _schedule(self, duration: np.ndarray, core: np.ndarray, n: int
                   ) -> tuple[np.ndarray, np.ndarray | None]:
         """(latency, steady-state stage time or None without pipelining) of the graph under
         this batch's mappings; `duration` and `core` are (layers, N)."""
-        hw = self.hw
+        hw, plan = self.hw, self.plan
+        assert plan is not None
         analog_id = self.core_names.index(hw.analog.name) if hw.analog else -2
         n_digital = len(hw.digital)
-        vector_q, memory_q = n_digital, n_digital + 1
         skip = core < 0
         on_queue = np.where(~skip & (core != analog_id), core, -1)
         streaming = (core == analog_id) | skip
         work = np.where(skip, 0.0, duration)
-        deps, dur, queue, streams, fill = [], [], [], [], []
-        fixed = iter(range(len(self.op_latency)))
-        for node in self.graph.nodes:
-            deps.append(node.deps)
-            if node.kind == "layer":
-                i = node.layer
-                d = work[i] * node.share if node.share != 1.0 else work[i]
-                queue.append(on_queue[i])
-                streams.append(streaming[i])
-            else:
-                d = self.op_latency[next(fixed)]
-                queue.append(0 if node.kind == "matmul" else
-                             vector_q if node.kind == "vector" else memory_q)
-                streams.append(node.streamable)
-            dur.append(d)
-            fill.append(d / node.rows if node.rows != 1 else d)
+        dur: list[Value] = list(plan.dur)
+        fill: list[Value] = list(plan.fill)
+        queue: list[Value] = list(plan.queue)
+        streams: list[Value] = list(plan.streams)
+        for k, i, share, rows in plan.layer_nodes:
+            d = work[i] * share if share != 1.0 else work[i]
+            dur[k], fill[k] = d, (d / rows if rows != 1 else d)
+            queue[k], streams[k] = on_queue[i], streaming[i]
         pipeline = hw.analog is not None and hw.analog.pipeline_layers
-        sched = list_schedule(deps, dur, queue, streams, fill, n, n_digital + 2, pipeline,
+        sched = list_schedule(plan.deps, dur, queue, streams, fill, n, n_digital + 2, pipeline,
                               range(n_digital))
         if not pipeline:
             return sched.latency_s, None
@@ -368,13 +394,11 @@ class CostTable:
         idx = np.asarray(idx)
         batch = self._evaluate(idx[None, :], check_tiles)
         totals = batch.totals
-        rows = np.arange(len(self.names))
-        moved = transfer_mask(self.core[rows, idx][None, :])[0]
         link = self.hw.link
         records = []
         for i, name in enumerate(self.names):
             j = idx[i]
-            nbytes = self.in_bytes[i, j] if moved[i] else 0.0
+            nbytes = float(batch.transfer_bytes[0, i])
             c = self.core[i, j]
             records.append(LayerRecord(
                 name=name, candidate=self.offered[name][j % self.width],
@@ -397,8 +421,8 @@ class CostTable:
             reprogram_latency_s=float(re_lat[0]), reprogram_energy_j=float(re_energy[0]),
             throughput_per_s=float(totals["throughput_per_s"][0]),
             replicated_tiles=int(totals["replicated_tiles"][0]),
-            ops_energy_j=float(self.op_energy.sum()),
-            ops_latency_s=float(self.op_latency.sum()),
+            ops_energy_j=self.ops_energy_j,
+            ops_latency_s=self.ops_latency_s,
             pipelined=bool(analog is not None and analog.pipeline_layers),
             layers=tuple(records))
 
