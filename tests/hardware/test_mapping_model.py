@@ -73,6 +73,17 @@ def test_replication_is_greedy_on_time_saved_per_tile(tmp_path):
         build(spec(replicate=False), tmp_path).uniform("analog").energy_j)
 
 
+def test_replication_is_a_per_mapping_choice(tmp_path):
+    # the same all-analog mapping with and without copies in one batch: 24 T and 72 T (above)
+    table = build(spec(), tmp_path)
+    idx = np.zeros((2, 2), dtype=np.int64)
+    res = table.evaluate_indices(idx, replicate=np.array([True, False]))
+    assert res["latency_s"] == pytest.approx([24 * T, 72 * T])
+    assert res["replicated_tiles"].tolist() == [6, 3]
+    one = table.breakdown_indices(idx[0], replicate=False)
+    assert [r.copies for r in one.layers] == [1, 1] and one.latency_s == pytest.approx(72 * T)
+
+
 def test_pipelined_analog_chain(tmp_path):
     # l0: 64 MVMs, one token's output after T; l1 starts then, ends one of its rows (T)
     # after l0: max(T + 8T, 64T + T) = 65T (72T without pipelining)

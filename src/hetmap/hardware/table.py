@@ -129,7 +129,7 @@ class _NodePlan:
     fill: tuple[float, ...]
     queue: tuple[int, ...]
     streams: tuple[bool, ...]
-    layer_nodes: tuple[tuple[int, int, float, float], ...]
+    layer_nodes: tuple[tuple[int, int, float, int], ...]
 
     @classmethod
     def build(cls, graph: OpGraph, op_latency: np.ndarray, n_digital: int) -> _NodePlan:
@@ -281,17 +281,21 @@ class CostTable:
             idx += self.width * self.variants.variant_of(choices)
         return idx
 
-    def evaluate_indices(self, idx: np.ndarray, check_tiles: bool = True
-                         ) -> dict[str, np.ndarray]:
+    def evaluate_indices(self, idx: np.ndarray, check_tiles: bool = True,
+                         replicate: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Costs of a batch of mappings given as an (N, layers) index array.
 
         latency_s: one inference (critical path of the schedule); throughput_per_s: steady
         state with inferences pipelined; energy_j: the whole inference. With
         on_tile_overflow "error", a mapping over the tile budget raises MappingError unless
-        check_tiles=False (then "fits" says which mappings are feasible)."""
-        return self._evaluate(np.atleast_2d(idx), check_tiles).totals
+        check_tiles=False (then "fits" says which mappings are feasible).
+        replicate: (N,) bools, replication as a per-mapping (searchable) choice: False runs
+        that mapping on one copy per layer; None replicates every mapping. Copies exist only
+        where the spec replicates (`analog.replicate`)."""
+        return self._evaluate(np.atleast_2d(idx), check_tiles, replicate).totals
 
-    def _evaluate(self, idx: np.ndarray, check_tiles: bool) -> _Batch:
+    def _evaluate(self, idx: np.ndarray, check_tiles: bool,
+                  replicate: np.ndarray | None = None) -> _Batch:
         hw = self.hw
         n = idx.shape[0]
         # gathers in (layers, N) layout: every per-layer row is contiguous for the schedule
@@ -326,6 +330,8 @@ class CostTable:
         copies = np.ones(duration.shape)
         if self.replication is not None and hw.analog is not None:
             free = np.where(overflow > 0, 0, hw.analog.n_tiles - total_tiles)
+            if replicate is not None:
+                free = np.where(np.asarray(replicate, dtype=bool), free, 0)
             copies = self.replication.copies(np.ascontiguousarray(idx.T, np.int32), free)
             vectors = gather(self.vectors)
             duration = np.where(vectors > 0, np.ceil(vectors / copies) * gather(self.mvm_s),
@@ -385,14 +391,16 @@ class CostTable:
             stage = np.maximum(stage, np.where(core == analog_id, duration, 0.0).max(axis=0))
         return sched.latency_s, stage
 
-    def breakdown(self, choices: dict[str, str], check_tiles: bool = True) -> MappingCost:
+    def breakdown(self, choices: dict[str, str], check_tiles: bool = True,
+                  replicate: bool = True) -> MappingCost:
         """Totals and per-layer records (latency, energy, core, transfer) of one mapping."""
-        return self.breakdown_indices(self.indices(choices), check_tiles)
+        return self.breakdown_indices(self.indices(choices), check_tiles, replicate)
 
-    def breakdown_indices(self, idx: np.ndarray, check_tiles: bool = True) -> MappingCost:
+    def breakdown_indices(self, idx: np.ndarray, check_tiles: bool = True,
+                          replicate: bool = True) -> MappingCost:
         """`breakdown` of one mapping given as its (layers,) column indices."""
         idx = np.asarray(idx)
-        batch = self._evaluate(idx[None, :], check_tiles)
+        batch = self._evaluate(idx[None, :], check_tiles, np.array([replicate]))
         totals = batch.totals
         link = self.hw.link
         records = []
