@@ -318,12 +318,14 @@ class CostTable:
         energy = gather(self.energy)
         # digital weights: resident in SRAM up to its capacity, the rest streamed from DRAM
         spill = np.zeros(duration.shape)
+        spilled = np.zeros(n)  # (N,) bytes streamed per inference: spill summed over layers
         if hw.digital:
             d = hw.digital[0]
             wbytes = gather(self.weight_bytes)
             total = wbytes.sum(axis=0)
             resident = np.minimum(1.0, d.weight_capacity_bytes / np.maximum(total, 1.0))
             spill = wbytes * (1.0 - resident)[None, :]
+            spilled = np.maximum(total - d.weight_capacity_bytes, 0.0)
             energy = energy + spill * (d.offchip_energy_pj_per_byte
                                        - d.sram_energy_pj_per_byte) * 1e-12
             duration = np.maximum(duration, spill / (d.offchip_bandwidth_gbps * 1e9))
@@ -354,8 +356,8 @@ class CostTable:
             "fits": overflow == 0,
             "transfer_bytes": moved,
             "weight_load_energy_j": (gather(self.weight_energy).sum(axis=0)
-                                     + spill.sum(axis=0) * offchip),
-            "weight_spill_bytes": spill.sum(axis=0),
+                                     + spilled * offchip),
+            "weight_spill_bytes": spilled,
             "ops_energy_j": np.full(n, self.ops_energy_j),
         }
         return _Batch(core.T, duration.T, energy.T, copies.T, spill.T * offchip, transfer.T,
