@@ -37,6 +37,7 @@ def list_schedule(deps: Sequence[Sequence[int]], dur: Sequence[Value], queue: Se
     varying = range(n_queues) if varying is None else varying
     free = [np.zeros(n) for _ in range(n_queues)]
     busy = [np.zeros(n) for _ in range(n_queues)]
+    fixed_busy = [0.0] * n_queues
     start: list[np.ndarray] = []
     finish: list[np.ndarray] = []
     zero = np.zeros(n)
@@ -46,7 +47,8 @@ def list_schedule(deps: Sequence[Sequence[int]], dur: Sequence[Value], queue: Se
             # where data flows row by row (both stream, pipelining on) the consumer may
             # start after the producer's first row and ends one of its rows after it ends;
             # elsewhere it waits for the producer's end
-            flow = pipeline and np.logical_and(streams[k], streams[d])
+            flow = pipeline and (streams[d] if streams[k] is True else
+                                 np.logical_and(streams[k], streams[d]))
             if np.any(flow):
                 r = np.where(flow, start[d] + fill[d], finish[d])
                 lo = np.where(flow, finish[d] + fill[k], finish[d])
@@ -59,7 +61,10 @@ def list_schedule(deps: Sequence[Sequence[int]], dur: Sequence[Value], queue: Se
             end_work = begin + dur[k]
             if q >= 0:
                 free[int(q)] = end_work
-                busy[int(q)] = busy[int(q)] + dur[k]
+                if np.ndim(dur[k]):
+                    busy[int(q)] = busy[int(q)] + dur[k]
+                else:  # a fixed node's work: summed as a scalar, added once at the end
+                    fixed_busy[int(q)] += float(dur[k])
         else:
             on = [q == c for c in varying]
             begin = ready
@@ -77,4 +82,5 @@ def list_schedule(deps: Sequence[Sequence[int]], dur: Sequence[Value], queue: Se
     for k in range(len(deps)):
         if k not in used:
             latest = np.maximum(latest, finish[k])
+    busy = [b + f for b, f in zip(busy, fixed_busy, strict=True)]
     return Schedule(latest, np.stack(busy, axis=1) if busy else np.zeros((n, 0)))

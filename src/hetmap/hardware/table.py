@@ -84,8 +84,11 @@ class Replication:
             return np.ones(idx_t.shape)
         pairs = idx_t[self._pair_layer] == self._pair_col[:, None]  # (analog columns, N)
         active = pairs[self._pair_of]  # (K, N)
-        used = np.cumsum(active * self._tiles32[:, None], axis=0, dtype=np.int32)
-        take = active & (used <= free[None, :].astype(np.int32))
+        acc = self._tiles_acc
+        used = np.cumsum(active * acc[:, None], axis=0, dtype=acc.dtype)
+        # free tiles beyond all increments' tiles take every increment: clip to the dtype
+        cap = np.minimum(free, self._tiles_total).astype(acc.dtype)
+        take = active & (used <= cap[None, :])
         return np.exp2(self.onehot_t @ take.view(np.uint8).astype(np.float32))
 
     @property
@@ -94,7 +97,12 @@ class Replication:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_onehot_t", np.ascontiguousarray(self.onehot.T, np.float32))
-        object.__setattr__(self, "_tiles32", self.tiles.astype(np.int32))
+        # running tile counts in int16 when every increment together fits it (half the
+        # memory traffic of the (K, N) cumulative sum), else int32
+        total = int(self.tiles.sum())
+        object.__setattr__(self, "_tiles_total", total)
+        object.__setattr__(self, "_tiles_acc", self.tiles.astype(
+            np.int16 if total < np.iinfo(np.int16).max else np.int32))
         keys = sorted(set(zip(self.layer.tolist(), self.col.tolist(), strict=True)))
         where = {key: p for p, key in enumerate(keys)}
         object.__setattr__(self, "_pair_layer", np.array([k[0] for k in keys], np.int64))
@@ -298,9 +306,11 @@ class CostTable:
                   replicate: np.ndarray | None = None) -> _Batch:
         hw = self.hw
         n = idx.shape[0]
-        # gathers in (layers, N) layout: every per-layer row is contiguous for the schedule
-        flat = ((np.arange(len(self.names)) * self.latency.shape[1])[:, None]
-                + idx.T).astype(np.int32)  # int32 indices: numpy's take is ~4x faster
+        # gathers in (layers, N) layout: every per-layer row is contiguous for the schedule;
+        # int32 indices: numpy's take is ~4x faster
+        idx_t = np.ascontiguousarray(idx.T, np.int32)
+        flat = idx_t + (np.arange(len(self.names), dtype=np.int32)
+                        * self.latency.shape[1])[:, None]
 
         def gather(arr: np.ndarray) -> np.ndarray:
             return arr.ravel().take(flat)
@@ -334,7 +344,7 @@ class CostTable:
             free = np.where(overflow > 0, 0, hw.analog.n_tiles - total_tiles)
             if replicate is not None:
                 free = np.where(np.asarray(replicate, dtype=bool), free, 0)
-            copies = self.replication.copies(np.ascontiguousarray(idx.T, np.int32), free)
+            copies = self.replication.copies(idx_t, free)
             vectors = gather(self.vectors)
             duration = np.where(vectors > 0, np.ceil(vectors / copies) * gather(self.mvm_s),
                                 duration)
