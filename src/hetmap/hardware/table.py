@@ -333,12 +333,13 @@ class CostTable:
             d = hw.digital[0]
             wbytes = gather(self.weight_bytes)
             total = wbytes.sum(axis=0)
-            resident = np.minimum(1.0, d.weight_capacity_bytes / np.maximum(total, 1.0))
-            spill = wbytes * (1.0 - resident)[None, :]
             spilled = np.maximum(total - d.weight_capacity_bytes, 0.0)
-            energy = energy + spill * (d.offchip_energy_pj_per_byte
-                                       - d.sram_energy_pj_per_byte) * 1e-12
-            duration = np.maximum(duration, spill / (d.offchip_bandwidth_gbps * 1e9))
+            if spilled.any():  # else every mapping's weights stay resident: nothing to add
+                resident = np.minimum(1.0, d.weight_capacity_bytes / np.maximum(total, 1.0))
+                spill = wbytes * (1.0 - resident)[None, :]
+                energy = energy + spill * (d.offchip_energy_pj_per_byte
+                                           - d.sram_energy_pj_per_byte) * 1e-12
+                duration = np.maximum(duration, spill / (d.offchip_bandwidth_gbps * 1e9))
         copies = np.ones(duration.shape)
         if self.replication is not None and hw.analog is not None:
             free = np.where(overflow > 0, 0, hw.analog.n_tiles - total_tiles)
