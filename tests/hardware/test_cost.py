@@ -16,6 +16,7 @@ def test_transfer_mask_skips_pass_through():
     core = np.array([[0, 0, 1, -1, 1, 0], [-1, 1, -1, 0, 0, 0]])
     expected = np.array([[0, 0, 1, 0, 0, 1], [0, 0, 0, 1, 0, 0]], dtype=bool)
     assert (transfer_mask(core) == expected).all()
+    assert (transfer_mask(core.T, axis=0) == expected.T).all()  # the table's (L, N) layout
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from hetmap.hardware import CostTable, HardwareSpec, OpNode, trace_graph
+from hetmap.hardware import CostTable, HardwareSpec, Link, OpNode, trace_graph
 from hetmap.hardware.analog_model import mvm_seconds, place
 from hetmap.hardware.ops_cost import op_cost
 from hetmap.hardware.zigzag_backend import ZigzagCache
@@ -71,6 +71,17 @@ def test_replication_is_greedy_on_time_saved_per_tile(tmp_path):
     # energy does not depend on copies: the same MVMs run, spread over more tiles
     assert cost.energy_j == pytest.approx(
         build(spec(replicate=False), tmp_path).uniform("analog").energy_j)
+
+
+def test_replication_is_a_per_mapping_choice(tmp_path):
+    # the same all-analog mapping with and without copies in one batch: 24 T and 72 T (above)
+    table = build(spec(), tmp_path)
+    idx = np.zeros((2, 2), dtype=np.int64)
+    res = table.evaluate_indices(idx, replicate=np.array([True, False]))
+    assert res["latency_s"] == pytest.approx([24 * T, 72 * T])
+    assert res["replicated_tiles"].tolist() == [6, 3]
+    one = table.breakdown_indices(idx[0], replicate=False)
+    assert [r.copies for r in one.layers] == [1, 1] and one.latency_s == pytest.approx(72 * T)
 
 
 def test_pipelined_analog_chain(tmp_path):
@@ -178,11 +189,23 @@ def test_batch_equals_one_by_one_with_replication_and_graph(tmp_path):
     model = TwoBranch()
     x = torch.zeros(1, 64, 16)
     inv = scan(model, x, tile=(16, 16))
-    table = build(spec(pipeline_layers=True), tmp_path, inv, trace_graph(model, x, inv))
+    hw = spec(pipeline_layers=True).model_copy(
+        update={"link": Link(energy_pj_per_byte=2.0, bandwidth_gbps=64.0)})
+    table = build(hw, tmp_path, inv, trace_graph(model, x, inv))
     idx = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
     batch = table.evaluate_indices(idx)
+    # by hand: b's input (64 x 16 activations at 8 bits = 1,024 B) crosses the link when a
+    # and b run on different cores (mappings 1 and 2), at 2 pJ/B and 64 GB/s
+    moved = np.array([0.0, 1024.0, 1024.0, 0.0])
+    assert batch["transfer_bytes"] == pytest.approx(moved)
     for k, row in enumerate(idx):
         one = table.breakdown_indices(row)
+        assert one.transfer_energy_j == pytest.approx(moved[k] * 2e-12)
+        assert one.transfer_latency_s == pytest.approx(moved[k] / 64e9)
         assert one.latency_s == pytest.approx(batch["latency_s"][k])
         assert one.energy_j == pytest.approx(batch["energy_j"][k])
         assert one.throughput_per_s == pytest.approx(batch["throughput_per_s"][k])
+        # the total is the layers, the fixed ops (the add) and the transfer
+        layers = sum(r.energy_j for r in one.layers)
+        assert batch["energy_j"][k] == pytest.approx(layers + table.op_energy.sum()
+                                                     + moved[k] * 2e-12)

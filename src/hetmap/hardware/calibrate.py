@@ -13,7 +13,14 @@ target depends on the earlier parameters, never the reverse):
 
     python -m hetmap.hardware.calibrate [--hardware mps-paper] [--cache-dir DIR]
 
-prints the fitted values and the residuals of the four targets.
+prints the fitted values and the residuals of the four targets, and the digital core's INT8
+energy per MAC on a reference GEMM beside Simba's (see `digital_pj_per_mac`).
+
+The digital energies themselves are not fitted to any row: every preset's on-chip digital
+energies (MACs of every precision, registers, SRAM, vector ops) are Horowitz's 45 nm figures
+times one factor, `digital_energy_factor`, that puts the INT8 core at the energy per MAC of a
+published 16 nm accelerator, NVIDIA's Simba (Zimmer et al., VLSI 2019 / JSSC 2020: 0.11 pJ/op,
+9.5 TOPS/W, 2 ops per MAC), on a well-utilised GEMM.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from dataclasses import dataclass
 from hetmap.errors import ConfigError
 from hetmap.hardware.graph import OpGraph
 from hetmap.hardware.loader import load_hardware
-from hetmap.hardware.spec import HardwareSpec
+from hetmap.hardware.spec import DigitalCore, HardwareSpec
 from hetmap.hardware.table import CostTable
+from hetmap.hardware.zigzag_backend import ZigzagCache, matmul_cost
 from hetmap.inventory import Inventory
 
 
@@ -41,6 +49,27 @@ class Row:
 
 
 RESNET20 = Row(2.30e-3, 232.8e-6, 0.95e-3, 76.2e-6)  # REFERENCE.md, ResNet20 row
+SIMBA_PJ_PER_MAC = 0.22  # Zimmer et al. 2019/2020, 16 nm: 0.11 pJ/op, 2 ops per MAC
+REFERENCE_GEMM = (256, 512, 512)  # (M, K, N): fills a 64x64 INT8 array (99% utilisation)
+
+
+def digital_pj_per_mac(core: DigitalCore, precision: str = "int8",
+                       cache_dir: str | os.PathLike[str] | None = None,
+                       lpf_limit: int = 4) -> float:
+    """Energy per MAC (pJ) of `core` on `REFERENCE_GEMM`: MACs, registers and SRAM traffic as
+    ZigZag counts them, weights resident."""
+    m, k, n = REFERENCE_GEMM
+    cost = matmul_cost(core, precision, m, k, n, ZigzagCache(cache_dir), lpf_limit)
+    return cost.energy_j * 1e12 / (m * k * n)
+
+
+def digital_energy_factor(core: DigitalCore, target_pj_per_mac: float = SIMBA_PJ_PER_MAC,
+                          cache_dir: str | os.PathLike[str] | None = None) -> float:
+    """The factor on every on-chip digital energy of `core` (MACs, registers, SRAM, vector
+    ops) that makes its INT8 energy per MAC on `REFERENCE_GEMM` equal `target_pj_per_mac`.
+    Exact in one step: ZigZag's energy is linear in those constants, and its mapping is
+    chosen for latency."""
+    return target_pj_per_mac / digital_pj_per_mac(core, "int8", cache_dir)
 
 
 @dataclass(frozen=True)
@@ -145,6 +174,11 @@ def main() -> None:
     print(f"  fp32.mac_energy_pj       {result.fp32_mac_energy_pj:.6g}")
     print(f"  analog.mvm_latency_ns    {result.mvm_latency_ns:.6g}")
     print(f"  analog.adc_energy_pj     {result.adc_energy_pj:.6g}")
+    core = hw.digital[0]
+    factor = digital_energy_factor(core, cache_dir=args.cache_dir)
+    print(f"digital INT8 energy per MAC on a {REFERENCE_GEMM} GEMM: "
+          f"{digital_pj_per_mac(core, 'int8', args.cache_dir):.4f} pJ (Simba, 16 nm: "
+          f"{SIMBA_PJ_PER_MAC}); factor to it {factor:.4f}")
     for label, b, p, t in zip(("FP32 latency", "FP32 energy", "analog latency",
                                "analog energy"), vars(before).values(),
                               vars(result.predicted).values(), vars(RESNET20).values(),

@@ -74,16 +74,19 @@ class MappingCost:
         return "\n".join(lines)
 
 
-def transfer_mask(core: np.ndarray) -> np.ndarray:
-    """(N, L) True where layer l runs on another core than the last executed layer before it.
+def transfer_mask(core: np.ndarray, axis: int = 1) -> np.ndarray:
+    """True where a layer runs on another core than the last executed layer before it.
 
-    `core` holds core ids with -1 for skipped layers, which pass activations through."""
-    n, length = core.shape
-    pos = np.where(core >= 0, np.arange(length)[None, :], -1)
-    last = np.maximum.accumulate(pos, axis=1)
-    prev = np.concatenate([np.full((n, 1), -1), last[:, :-1]], axis=1)
-    prev_core = np.take_along_axis(core, np.clip(prev, 0, None), axis=1)
-    return (prev >= 0) & (core >= 0) & (prev_core != core)
+    `core` holds core ids with -1 for skipped layers, which pass activations through; the
+    layers run along `axis` ((N, L) by default; the cost table's batches are (L, N), axis 0)."""
+    c = np.moveaxis(core, axis, 0)
+    mask = np.empty(c.shape, dtype=bool)
+    prev = np.full(c.shape[1:], -1, dtype=c.dtype)  # core of the last executed layer
+    for layer, now in enumerate(c):
+        runs = now >= 0
+        mask[layer] = runs & (prev >= 0) & (now != prev)
+        prev = np.where(runs, now, prev)
+    return np.moveaxis(mask, 0, axis)
 
 
 def tile_terms(hw: HardwareSpec, tiles: np.ndarray, check: bool) -> tuple[np.ndarray, ...]:

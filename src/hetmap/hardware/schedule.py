@@ -37,38 +37,50 @@ def list_schedule(deps: Sequence[Sequence[int]], dur: Sequence[Value], queue: Se
     varying = range(n_queues) if varying is None else varying
     free = [np.zeros(n) for _ in range(n_queues)]
     busy = [np.zeros(n) for _ in range(n_queues)]
+    fixed_busy = [0.0] * n_queues
     start: list[np.ndarray] = []
     finish: list[np.ndarray] = []
     zero = np.zeros(n)
-    latest = zero
     for k, pre in enumerate(deps):
         ready = lower = zero
-        for d in pre:
-            flow = np.logical_and(streams[k], streams[d]) if pipeline else False
-            if flow is False or (np.ndim(flow) == 0 and not flow):
-                ready = np.maximum(ready, finish[d])
-                lower = np.maximum(lower, finish[d])
+        for m, d in enumerate(pre):
+            # where data flows row by row (both stream, pipelining on) the consumer may
+            # start after the producer's first row and ends one of its rows after it ends;
+            # elsewhere it waits for the producer's end
+            flow = pipeline and (streams[d] if streams[k] is True else
+                                 np.logical_and(streams[k], streams[d]))
+            if np.any(flow):
+                r = np.where(flow, start[d] + fill[d], finish[d])
+                lo = np.where(flow, finish[d] + fill[k], finish[d])
             else:
-                ready = np.maximum(ready, np.where(flow, start[d] + fill[d], finish[d]))
-                lower = np.maximum(lower, np.where(flow, finish[d] + fill[k], finish[d]))
+                r = lo = finish[d]
+            ready, lower = (r, lo) if m == 0 else (np.maximum(ready, r), np.maximum(lower, lo))
         q = queue[k]
         if np.ndim(q) == 0:  # one queue (or none) for every mapping
             begin = np.maximum(ready, free[int(q)]) if q >= 0 else ready
             end_work = begin + dur[k]
             if q >= 0:
                 free[int(q)] = end_work
-                busy[int(q)] = busy[int(q)] + dur[k]
+                if np.ndim(dur[k]):
+                    busy[int(q)] = busy[int(q)] + dur[k]
+                else:  # a fixed node's work: summed as a scalar, added once at the end
+                    fixed_busy[int(q)] += float(dur[k])
         else:
+            on = [q == c for c in varying]
             begin = ready
-            for c in varying:
-                on = q == c
-                begin = np.where(on, np.maximum(ready, free[c]), begin)
-                end_c = begin + dur[k]
-                free[c] = np.where(on, end_c, free[c])
-                busy[c] = busy[c] + np.where(on, dur[k], 0.0)
+            for c, on_c in zip(varying, on, strict=True):
+                begin = np.where(on_c, np.maximum(ready, free[c]), begin)
             end_work = begin + dur[k]
-        end = np.maximum(end_work, lower)
+            for c, on_c in zip(varying, on, strict=True):
+                free[c] = np.where(on_c, end_work, free[c])
+                busy[c] = busy[c] + np.where(on_c, dur[k], 0.0)
         start.append(np.broadcast_to(begin, (n,)))
-        finish.append(np.broadcast_to(end, (n,)))
-        latest = np.maximum(latest, end)
+        finish.append(np.broadcast_to(np.maximum(end_work, lower), (n,)))
+    # a node ends no earlier than its inputs, so the latest finish is a sink's
+    used = {d for pre in deps for d in pre}
+    latest = zero
+    for k in range(len(deps)):
+        if k not in used:
+            latest = np.maximum(latest, finish[k])
+    busy = [b + f for b, f in zip(busy, fixed_busy, strict=True)]
     return Schedule(latest, np.stack(busy, axis=1) if busy else np.zeros((n, 0)))

@@ -29,7 +29,7 @@ from hetmap.hardware.cost import LayerRecord, MappingCost, tile_terms, transfer_
 from hetmap.hardware.graph import OpGraph
 from hetmap.hardware.loader import load_hardware
 from hetmap.hardware.ops_cost import op_cost
-from hetmap.hardware.schedule import list_schedule
+from hetmap.hardware.schedule import Value, list_schedule
 from hetmap.hardware.spec import HardwareSpec
 from hetmap.hardware.zigzag_backend import ZigzagCache, digital_layer_cost
 from hetmap.inventory import Inventory, LayerInfo
@@ -46,36 +46,36 @@ class Replication:
     """Replica increments of every analog (layer, column), in greedy order.
 
     Increment k doubles the copies of layer `layer[k]` on column `col[k]` from 2^s to
-    2^(s+1): it costs `tiles[k]` more tiles and saves `saved[k]` seconds of that layer's time.
-    Sorted by saved time per tile (non-increasing within a layer, so a layer's doublings come
-    in order); a mapping takes the increments of its analog layers in this order while the
-    running tile count fits the tiles it leaves free, and stops at the first that does not."""
+    2^(s+1): it costs `tiles[k]` more tiles and saves `MVM time x (ceil(v / 2^s) -
+    ceil(v / 2^(s+1)))` of that layer's time. Sorted once by saved time per tile
+    (non-increasing within a layer, so a layer's doublings come in order); a mapping takes the
+    increments of its analog layers in this order while the running tile count fits the tiles
+    it leaves free, and stops at the first that does not. The time saved only orders the
+    increments: a mapping's layer time follows from its copies (`CostTable._evaluate`)."""
 
     layer: np.ndarray
     col: np.ndarray
     tiles: np.ndarray
-    saved: np.ndarray
     onehot: np.ndarray  # (K, layers)
 
     @classmethod
     def build(cls, vectors: np.ndarray, tiles: np.ndarray, mvm_s: np.ndarray,
               max_copies: int, n_tiles: int) -> Replication:
-        rows: list[tuple[float, int, int, int, int, float]] = []
+        rows: list[tuple[float, int, int, int, int]] = []
         for i, j in zip(*np.nonzero((vectors > 1) & (tiles > 0)), strict=True):
             v, t, ratio, s = int(vectors[i, j]), int(tiles[i, j]), math.inf, 0
             # a doubling needing more tiles than the chip has can never be taken
             while 2 ** (s + 1) <= min(max_copies, v) and 2 ** s * t <= n_tiles:
                 saved = mvm_s[i, j] * (math.ceil(v / 2 ** s) - math.ceil(v / 2 ** (s + 1)))
                 ratio = min(ratio, saved / (2 ** s * t))
-                rows.append((-ratio, int(i), s, int(j), 2 ** s * t, saved))
+                rows.append((-ratio, int(i), s, int(j), 2 ** s * t))
                 s += 1
         rows.sort(key=lambda r: (r[0], r[1], r[2]))
         onehot = np.zeros((len(rows), vectors.shape[0]))
         for k, r in enumerate(rows):
             onehot[k, r[1]] = 1.0
-        arr = np.array([(r[1], r[3], r[4], r[5]) for r in rows]).reshape(-1, 4)
-        return cls(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
-                   arr[:, 2].astype(np.int64), arr[:, 3], onehot)
+        arr = np.array([(r[1], r[3], r[4]) for r in rows], np.int64).reshape(-1, 3)
+        return cls(arr[:, 0], arr[:, 1], arr[:, 2], onehot)
 
     def copies(self, idx_t: np.ndarray, free: np.ndarray) -> np.ndarray:
         """(layers, N) copies of each layer under the greedy policy, given the (layers, N)
@@ -84,8 +84,11 @@ class Replication:
             return np.ones(idx_t.shape)
         pairs = idx_t[self._pair_layer] == self._pair_col[:, None]  # (analog columns, N)
         active = pairs[self._pair_of]  # (K, N)
-        used = np.cumsum(active * self._tiles32[:, None], axis=0, dtype=np.int32)
-        take = active & (used <= free[None, :].astype(np.int32))
+        acc = self._tiles_acc
+        used = np.cumsum(active * acc[:, None], axis=0, dtype=acc.dtype)
+        # free tiles beyond all increments' tiles take every increment: clip to the dtype
+        cap = np.minimum(free, self._tiles_total).astype(acc.dtype)
+        take = active & (used <= cap[None, :])
         return np.exp2(self.onehot_t @ take.view(np.uint8).astype(np.float32))
 
     @property
@@ -94,7 +97,12 @@ class Replication:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_onehot_t", np.ascontiguousarray(self.onehot.T, np.float32))
-        object.__setattr__(self, "_tiles32", self.tiles.astype(np.int32))
+        # running tile counts in int16 when every increment together fits it (half the
+        # memory traffic of the (K, N) cumulative sum), else int32
+        total = int(self.tiles.sum())
+        object.__setattr__(self, "_tiles_total", total)
+        object.__setattr__(self, "_tiles_acc", self.tiles.astype(
+            np.int16 if total < np.iinfo(np.int16).max else np.int32))
         keys = sorted(set(zip(self.layer.tolist(), self.col.tolist(), strict=True)))
         where = {key: p for p, key in enumerate(keys)}
         object.__setattr__(self, "_pair_layer", np.array([k[0] for k in keys], np.int64))
@@ -113,19 +121,43 @@ class _Batch:
     energy: np.ndarray  # (N, L)
     copies: np.ndarray  # (N, L)
     spill_energy: np.ndarray  # (N, L) DRAM energy of weights that did not fit the SRAM
+    transfer_bytes: np.ndarray  # (N, L) a layer's input moved in from another core
     totals: dict[str, np.ndarray]
 
 
-def _moved_bytes(core: np.ndarray, in_bytes: np.ndarray) -> np.ndarray:
-    """(N,) bytes moved over the link: a layer's input whenever it runs on another core than
-    the last executed layer before it (skipped layers, core -1, pass activations through);
-    the (layers, N) form of `cost.transfer_mask`."""
-    prev = np.full(core.shape[1], -1)
-    moved = np.zeros(core.shape[1])
-    for c, b in zip(core, in_bytes, strict=True):
-        moved += np.where((c >= 0) & (prev >= 0) & (c != prev), b, 0.0)
-        prev = np.where(c >= 0, c, prev)
-    return moved
+@dataclass(frozen=True)
+class _NodePlan:
+    """What the list schedule needs of each graph node that no mapping changes, built once
+    per table: dependencies, and the work time, time to first row, queue and streaming of
+    the fixed nodes (softmax, norms, attention, ...). Layer nodes are filled per batch from
+    `layer_nodes` (node, layer, share of the layer's work, output rows)."""
+
+    deps: tuple[tuple[int, ...], ...]
+    dur: tuple[float, ...]
+    fill: tuple[float, ...]
+    queue: tuple[int, ...]
+    streams: tuple[bool, ...]
+    layer_nodes: tuple[tuple[int, int, float, int], ...]
+
+    @classmethod
+    def build(cls, graph: OpGraph, op_latency: np.ndarray, n_digital: int) -> _NodePlan:
+        vector_q, memory_q = n_digital, n_digital + 1
+        dur, fill, queue, streams, layer_nodes = [], [], [], [], []
+        fixed = iter(op_latency.tolist())
+        for k, node in enumerate(graph.nodes):
+            if node.kind == "layer":
+                layer_nodes.append((k, node.layer, node.share, node.rows))
+                d, q, s = 0.0, -1, False
+            else:
+                d = next(fixed)
+                q = 0 if node.kind == "matmul" else vector_q if node.kind == "vector" else memory_q
+                s = node.streamable
+            dur.append(d)
+            fill.append(d / node.rows)
+            queue.append(q)
+            streams.append(s)
+        return cls(tuple(n.deps for n in graph.nodes), tuple(dur), tuple(fill), tuple(queue),
+                   tuple(streams), tuple(layer_nodes))
 
 
 class CostTable:
@@ -143,10 +175,12 @@ class CostTable:
         self.latency = np.zeros(shape)  # one copy, weights resident: the layer alone
         self.energy = np.zeros(shape)
         self.weight_energy = np.zeros(shape)  # SRAM weight reads (digital)
-        self.tiles = np.zeros(shape, dtype=np.int64)
-        self.core = np.full(shape, -1, dtype=np.int64)
+        # small integer types: a batch gathers (layers, N) of each, and gathers of narrow
+        # types are several times faster
+        self.tiles = np.zeros(shape, dtype=np.int32)
+        self.core = np.full(shape, -1, dtype=np.int8)  # index into core_names; -1: skip
         self.in_bytes = np.zeros(shape)
-        self.vectors = np.zeros(shape, dtype=np.int64)  # analog MVMs per inference
+        self.vectors = np.zeros(shape, dtype=np.int32)  # analog MVMs per inference
         self.mvm_s = np.zeros(shape)  # analog seconds per MVM
         self.weight_bytes = np.zeros(shape)  # digital weights held in SRAM or streamed
         self.notes: dict[tuple[int, int], str] = {}
@@ -154,6 +188,9 @@ class CostTable:
         self.graph = graph
         self.op_latency = np.zeros(0)
         self.op_energy = np.zeros(0)
+        self.ops_latency_s = 0.0  # sums of the two above, once
+        self.ops_energy_j = 0.0
+        self.plan: _NodePlan | None = None
         self.replication: Replication | None = None
         self.build_seconds = 0.0
         self.zigzag_calls = 0
@@ -194,6 +231,9 @@ class CostTable:
         fixed = [op_cost(n, hw, cache) for n in graph.nodes if n.kind != "layer"]
         table.op_latency = np.array([c.latency_s for c in fixed])
         table.op_energy = np.array([c.energy_j for c in fixed])
+        table.ops_latency_s = float(table.op_latency.sum())
+        table.ops_energy_j = float(table.op_energy.sum())
+        table.plan = _NodePlan.build(graph, table.op_latency, len(hw.digital))
         if hw.analog is not None and hw.analog.replicate:
             table.replication = Replication.build(table.vectors, table.tiles, table.mvm_s,
                                                   hw.analog.max_replication, hw.analog.n_tiles)
@@ -249,29 +289,36 @@ class CostTable:
             idx += self.width * self.variants.variant_of(choices)
         return idx
 
-    def evaluate_indices(self, idx: np.ndarray, check_tiles: bool = True
-                         ) -> dict[str, np.ndarray]:
+    def evaluate_indices(self, idx: np.ndarray, check_tiles: bool = True,
+                         replicate: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Costs of a batch of mappings given as an (N, layers) index array.
 
         latency_s: one inference (critical path of the schedule); throughput_per_s: steady
         state with inferences pipelined; energy_j: the whole inference. With
         on_tile_overflow "error", a mapping over the tile budget raises MappingError unless
-        check_tiles=False (then "fits" says which mappings are feasible)."""
-        return self._evaluate(np.atleast_2d(idx), check_tiles).totals
+        check_tiles=False (then "fits" says which mappings are feasible).
+        replicate: (N,) bools, replication as a per-mapping (searchable) choice: False runs
+        that mapping on one copy per layer; None replicates every mapping. Copies exist only
+        where the spec replicates (`analog.replicate`)."""
+        return self._evaluate(np.atleast_2d(idx), check_tiles, replicate).totals
 
-    def _evaluate(self, idx: np.ndarray, check_tiles: bool) -> _Batch:
+    def _evaluate(self, idx: np.ndarray, check_tiles: bool,
+                  replicate: np.ndarray | None = None) -> _Batch:
         hw = self.hw
         n = idx.shape[0]
-        # gathers in (layers, N) layout: every per-layer row is contiguous for the schedule
-        flat = ((np.arange(len(self.names)) * self.latency.shape[1])[:, None]
-                + idx.T).astype(np.int32)  # int32 indices: numpy's take is ~4x faster
+        # gathers in (layers, N) layout: every per-layer row is contiguous for the schedule;
+        # int32 indices: numpy's take is ~4x faster
+        idx_t = np.ascontiguousarray(idx.T, np.int32)
+        flat = idx_t + (np.arange(len(self.names), dtype=np.int32)
+                        * self.latency.shape[1])[:, None]
 
         def gather(arr: np.ndarray) -> np.ndarray:
             return arr.ravel().take(flat)
 
         core = gather(self.core)
         link = hw.link
-        moved = _moved_bytes(core, gather(self.in_bytes))
+        transfer = np.where(transfer_mask(core, axis=0), gather(self.in_bytes), 0.0)
+        moved = transfer.sum(axis=0)
         xfer_lat = moved / (link.bandwidth_gbps * 1e9)
         xfer_energy = moved * link.energy_pj_per_byte * 1e-12
         tiles = gather(self.tiles)
@@ -281,24 +328,29 @@ class CostTable:
         energy = gather(self.energy)
         # digital weights: resident in SRAM up to its capacity, the rest streamed from DRAM
         spill = np.zeros(duration.shape)
+        spilled = np.zeros(n)  # (N,) bytes streamed per inference: spill summed over layers
         if hw.digital:
             d = hw.digital[0]
             wbytes = gather(self.weight_bytes)
             total = wbytes.sum(axis=0)
-            resident = np.minimum(1.0, d.weight_capacity_bytes / np.maximum(total, 1.0))
-            spill = wbytes * (1.0 - resident)[None, :]
-            energy = energy + spill * (d.offchip_energy_pj_per_byte
-                                       - d.sram_energy_pj_per_byte) * 1e-12
-            duration = np.maximum(duration, spill / (d.offchip_bandwidth_gbps * 1e9))
+            spilled = np.maximum(total - d.weight_capacity_bytes, 0.0)
+            if spilled.any():  # else every mapping's weights stay resident: nothing to add
+                resident = np.minimum(1.0, d.weight_capacity_bytes / np.maximum(total, 1.0))
+                spill = wbytes * (1.0 - resident)[None, :]
+                energy = energy + spill * (d.offchip_energy_pj_per_byte
+                                           - d.sram_energy_pj_per_byte) * 1e-12
+                duration = np.maximum(duration, spill / (d.offchip_bandwidth_gbps * 1e9))
         copies = np.ones(duration.shape)
         if self.replication is not None and hw.analog is not None:
             free = np.where(overflow > 0, 0, hw.analog.n_tiles - total_tiles)
-            copies = self.replication.copies(np.ascontiguousarray(idx.T, np.int32), free)
+            if replicate is not None:
+                free = np.where(np.asarray(replicate, dtype=bool), free, 0)
+            copies = self.replication.copies(idx_t, free)
             vectors = gather(self.vectors)
             duration = np.where(vectors > 0, np.ceil(vectors / copies) * gather(self.mvm_s),
                                 duration)
         latency, stage = self._schedule(duration, core, n)
-        energy_total = energy.sum(axis=0) + self.op_energy.sum() + xfer_energy + re_energy
+        energy_total = energy.sum(axis=0) + (self.ops_energy_j + xfer_energy + re_energy)
         latency = latency + xfer_lat + re_lat
         # steady state: the busiest stage (a core, one analog layer or the link) sets the
         # rate; reprogramming, when the mapping needs it, is paid by every inference
@@ -315,42 +367,35 @@ class CostTable:
             "fits": overflow == 0,
             "transfer_bytes": moved,
             "weight_load_energy_j": (gather(self.weight_energy).sum(axis=0)
-                                     + spill.sum(axis=0) * offchip),
-            "weight_spill_bytes": spill.sum(axis=0),
-            "ops_energy_j": np.full(n, self.op_energy.sum()),
+                                     + spilled * offchip),
+            "weight_spill_bytes": spilled,
+            "ops_energy_j": np.full(n, self.ops_energy_j),
         }
-        return _Batch(core.T, duration.T, energy.T, copies.T, spill.T * offchip, totals)
+        return _Batch(core.T, duration.T, energy.T, copies.T, spill.T * offchip, transfer.T,
+                      totals)
 
     def _schedule(self, duration: np.ndarray, core: np.ndarray, n: int
                   ) -> tuple[np.ndarray, np.ndarray | None]:
         """(latency, steady-state stage time or None without pipelining) of the graph under
         this batch's mappings; `duration` and `core` are (layers, N)."""
-        hw = self.hw
+        hw, plan = self.hw, self.plan
+        assert plan is not None
         analog_id = self.core_names.index(hw.analog.name) if hw.analog else -2
         n_digital = len(hw.digital)
-        vector_q, memory_q = n_digital, n_digital + 1
         skip = core < 0
         on_queue = np.where(~skip & (core != analog_id), core, -1)
         streaming = (core == analog_id) | skip
         work = np.where(skip, 0.0, duration)
-        deps, dur, queue, streams, fill = [], [], [], [], []
-        fixed = iter(range(len(self.op_latency)))
-        for node in self.graph.nodes:
-            deps.append(node.deps)
-            if node.kind == "layer":
-                i = node.layer
-                d = work[i] * node.share if node.share != 1.0 else work[i]
-                queue.append(on_queue[i])
-                streams.append(streaming[i])
-            else:
-                d = self.op_latency[next(fixed)]
-                queue.append(0 if node.kind == "matmul" else
-                             vector_q if node.kind == "vector" else memory_q)
-                streams.append(node.streamable)
-            dur.append(d)
-            fill.append(d / node.rows if node.rows != 1 else d)
+        dur: list[Value] = list(plan.dur)
+        fill: list[Value] = list(plan.fill)
+        queue: list[Value] = list(plan.queue)
+        streams: list[Value] = list(plan.streams)
+        for k, i, share, rows in plan.layer_nodes:
+            d = work[i] * share if share != 1.0 else work[i]
+            dur[k], fill[k] = d, (d / rows if rows != 1 else d)
+            queue[k], streams[k] = on_queue[i], streaming[i]
         pipeline = hw.analog is not None and hw.analog.pipeline_layers
-        sched = list_schedule(deps, dur, queue, streams, fill, n, n_digital + 2, pipeline,
+        sched = list_schedule(plan.deps, dur, queue, streams, fill, n, n_digital + 2, pipeline,
                               range(n_digital))
         if not pipeline:
             return sched.latency_s, None
@@ -359,22 +404,22 @@ class CostTable:
             stage = np.maximum(stage, np.where(core == analog_id, duration, 0.0).max(axis=0))
         return sched.latency_s, stage
 
-    def breakdown(self, choices: dict[str, str], check_tiles: bool = True) -> MappingCost:
+    def breakdown(self, choices: dict[str, str], check_tiles: bool = True,
+                  replicate: bool = True) -> MappingCost:
         """Totals and per-layer records (latency, energy, core, transfer) of one mapping."""
-        return self.breakdown_indices(self.indices(choices), check_tiles)
+        return self.breakdown_indices(self.indices(choices), check_tiles, replicate)
 
-    def breakdown_indices(self, idx: np.ndarray, check_tiles: bool = True) -> MappingCost:
+    def breakdown_indices(self, idx: np.ndarray, check_tiles: bool = True,
+                          replicate: bool = True) -> MappingCost:
         """`breakdown` of one mapping given as its (layers,) column indices."""
         idx = np.asarray(idx)
-        batch = self._evaluate(idx[None, :], check_tiles)
+        batch = self._evaluate(idx[None, :], check_tiles, np.array([replicate]))
         totals = batch.totals
-        rows = np.arange(len(self.names))
-        moved = transfer_mask(self.core[rows, idx][None, :])[0]
         link = self.hw.link
         records = []
         for i, name in enumerate(self.names):
             j = idx[i]
-            nbytes = self.in_bytes[i, j] if moved[i] else 0.0
+            nbytes = float(batch.transfer_bytes[0, i])
             c = self.core[i, j]
             records.append(LayerRecord(
                 name=name, candidate=self.offered[name][j % self.width],
@@ -397,8 +442,8 @@ class CostTable:
             reprogram_latency_s=float(re_lat[0]), reprogram_energy_j=float(re_energy[0]),
             throughput_per_s=float(totals["throughput_per_s"][0]),
             replicated_tiles=int(totals["replicated_tiles"][0]),
-            ops_energy_j=float(self.op_energy.sum()),
-            ops_latency_s=float(self.op_latency.sum()),
+            ops_energy_j=self.ops_energy_j,
+            ops_latency_s=self.ops_latency_s,
             pipelined=bool(analog is not None and analog.pipeline_layers),
             layers=tuple(records))
 
