@@ -67,3 +67,14 @@ def test_reproduce_quick_end_to_end(tmp_path) -> None:
                    "lionheart", "odimo", "nsga2", "mpaas"):
         assert f"| {method} |" in md, method
     assert (tmp_path / "results.csv").read_text().startswith("case,method,seed")
+
+
+def test_the_reported_member_is_the_best_mostly_analog_one() -> None:
+    from hetmap.reproduce import reported_member
+
+    def r(ratio: float, day: float) -> dict:
+        return {"analog_mac_ratio": ratio, "test@86400": day}
+
+    assert reported_member([r(0.0, 99.0), r(0.8, 90.0), r(0.9, 91.0)]) == r(0.9, 91.0)
+    # nothing mostly analog: the most analog member, not the most accurate digital one
+    assert reported_member([r(0.0, 99.0), r(0.5, 90.0)]) == r(0.5, 90.0)
