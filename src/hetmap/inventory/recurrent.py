@@ -112,7 +112,7 @@ class MappedRecurrent(nn.Module):
         new.train(rnn.training)
         return new
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:  # noqa: A002
+    def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
         _refuse_packed(input)
         lstm = self.mode == "LSTM"
         batched = input.dim() == 3
@@ -184,7 +184,7 @@ class MappedCell(nn.Module):
         new.train(cell.training)
         return new
 
-    def forward(self, input: Tensor, hx: Any = None) -> Any:  # noqa: A002
+    def forward(self, input: Tensor, hx: Any = None) -> Any:
         lstm = self.mode == "LSTM"
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)
