@@ -142,3 +142,28 @@ def test_narrow_width_choices_export_the_original_shapes(tmp_path: Path) -> None
         torch.manual_seed(0)
         torch.testing.assert_close(AnalogWrapper(loaded).eval()(case.x), expected,
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_transposed_and_recurrent_layers_export(tmp_path: Path) -> None:
+    """A U-Net's analog ConvTranspose2d exports as torch + aihwkit modules only; an LSTM's
+    recurrence is hetmap's MappedRecurrent, which deploy.json and README.txt name."""
+    from tests.coverage_models import lstm, unet
+
+    from hetmap.evaluation.drift import deploy
+
+    for build, needs in ((unet, []), (lstm, ["hetmap.inventory.recurrent.MappedRecurrent"])):
+        model, x = build()
+        sn = build_supernet(model, x, candidates=("fp32", "int8", "analog"),
+                            analog=AnalogConfig(out_noise=0.0))
+        mapping = Mapping.uniform(sn, "analog").with_choice(sn.layer_names[0], "int8")
+        with torch.no_grad():
+            expected = deploy(sn, mapping)(x)
+        paths = export(sn, mapping, tmp_path / build.__name__)
+        info = json.loads(paths["deploy"].read_text())
+        assert info["needs_hetmap"] == needs
+        assert ("needs hetmap" in paths["readme"].read_text()) == bool(needs)
+        if build is unet:
+            assert "AnalogConv" in info["layers"]["up"]["as"]
+        loaded = torch.load(paths["model"], weights_only=False).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), expected, rtol=1e-5, atol=1e-5)

@@ -14,6 +14,12 @@ hetmap.
                       groups): narrow or wide; versions; the analog config
     README.txt        how to load and evaluate it
 
+One exception to "without hetmap": a model with nn.LSTM/GRU/RNN (or their cells) deploys
+them as `hetmap.inventory.recurrent.MappedRecurrent`/`MappedCell`, the recurrence around
+the gate matmuls' (analog or digital) Linear layers, since aihwkit's AnalogRNN has another
+call signature and output format than torch's. Loading such a model.pt needs hetmap
+importable; deploy.json lists those classes under "needs_hetmap" and README.txt says so.
+
 Load (only torch, aihwkit and the model's own class need to be importable):
     from aihwkit.nn import AnalogWrapper
     model = AnalogWrapper(torch.load("model.pt", weights_only=False)).eval()
@@ -43,6 +49,7 @@ from hetmap.candidates import CandidateLayer, FloatCandidate, IntCandidate
 from hetmap.errors import ModelError
 from hetmap.evaluation.batchnorm import batchnorms
 from hetmap.inputs import ModelInput
+from hetmap.inventory.recurrent import MappedCell, MappedRecurrent
 from hetmap.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from hetmap.mapping import Mapping
 from hetmap.supernet import Supernet
@@ -66,6 +73,10 @@ Load and evaluate (needs torch {torch}, aihwkit {aihwkit} and the class {model_c
         y = model(x)
 
 Repeat programming with different torch seeds for error bars, as hetmap's drift report does.
+{needs_hetmap}"""
+NEEDS_HETMAP = """
+This model's recurrent layers run as {classes} (the recurrence around their gate matmuls):
+loading model.pt needs hetmap {version} importable as well.
 """
 
 
@@ -194,10 +205,11 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
     drop_training_hooks(model)
     digital = make_portable(model)
     user_class = type(supernet.model)
-    leftover = hetmap_classes(model, allowed=(user_class,))
+    leftover = hetmap_classes(model, allowed=(user_class, MappedRecurrent, MappedCell))
     if leftover:
         raise ModelError(f"the deployed model still holds hetmap-only modules "
                          f"({', '.join(leftover)}); it could not be loaded without hetmap")
+    needs_hetmap = hetmap_classes(model, allowed=(user_class,))  # the recurrent ones
     full = supernet._full_choices(mapping)
     layers = {}
     for name in supernet.all_layer_names:
@@ -206,6 +218,9 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
                                  "searched": name in mapping}
         if cand.target == "analog":
             entry["as"] = "aihwkit analog layer"
+            if supernet.choice_layer(name).spec.transposed:
+                entry["as"] = "zero-stuffing (ConvTranspose of ones, ConstantPad) into an " \
+                              "aihwkit AnalogConv: aihwkit has no analog transposed conv"
         elif cand.target == "none":
             entry["as"] = "Identity"
         else:
@@ -230,9 +245,12 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
         "batchnorm": None if not has_bn else
         f"recalibrated for this mapping on {len(bn_inputs)} training batches" if bn_inputs
         else "the supernet's shared statistics (export got no bn_inputs)",
-        "load": "aihwkit.nn.AnalogWrapper(torch.load('model.pt', weights_only=False))"})
+        "load": "aihwkit.nn.AnalogWrapper(torch.load('model.pt', weights_only=False))",
+        "needs_hetmap": needs_hetmap})
     atomic_write_text(paths["readme"], README.format(
         version=__version__, model=user_class.__name__, torch=torch.__version__,
         aihwkit=aihwkit.__version__,
-        model_class=f"{user_class.__module__}.{user_class.__qualname__}"))
+        model_class=f"{user_class.__module__}.{user_class.__qualname__}",
+        needs_hetmap=NEEDS_HETMAP.format(classes=", ".join(needs_hetmap), version=__version__)
+        if needs_hetmap else ""))
     return paths

@@ -124,7 +124,9 @@ def _row(name: str, kind: str, mapping: Mapping, val: float | None, test: float 
     return {"name": name, "kind": kind, "val_accuracy": val, "test_accuracy": test, **widths,
             "test_accuracy_1day_mean": day["mean"], "test_accuracy_1day_std": day["std"],
             "test_accuracy_1day_ci95": day["ci95"],
-            "analog_mac_ratio": obj.analog_mac_ratio, "digital_bytes": obj.digital_weight_bytes,
+            "analog_mac_ratio": obj.analog_mac_ratio,
+            "analog_mac_ratio_total": obj.analog_mac_ratio_total,
+            "digital_bytes": obj.digital_weight_bytes,
             "tiles": obj.analog_tiles, "latency_s": cost.latency_s, "energy_j": cost.energy_j,
             "mapping": mapping.to_dict()}
 

@@ -97,8 +97,9 @@ def test_exact_objectives_on_a_hand_counted_model() -> None:
     obj = sn.objectives(m)
     macs = {"fc1": 8 * 16, "fc2": 16 * 16, "fc3": 16 * 4}
     assert obj.analog_mac_ratio == pytest.approx(macs["fc1"] / sum(macs.values()))
-    # int8: 256 weights at 1 byte + 16 biases at 4 bytes; fp32: (64 + 4) * 4 bytes
-    assert obj.digital_weight_bytes == 256 + 16 * 4 + (64 + 4) * 4
+    # analog fc1: its 16 biases, added digitally in fp32; int8: 256 weights at 1 byte + 16
+    # biases at 4 bytes; fp32: (64 + 4) * 4 bytes
+    assert obj.digital_weight_bytes == 16 * 4 + 256 + 16 * 4 + (64 + 4) * 4
     assert obj.analog_tiles == 1
     assert obj.tile_utilisation == pytest.approx(8 * 16 / 256)
     assert obj.total_params == sum(p.numel() for p in model.parameters())

@@ -326,11 +326,10 @@ def adapt(model: nn.Module, example_input: ModelInput, tile: tuple[int, int] = (
     policy = policy or AdaptPolicy()
     check_model(model, "adapt")
     adapted = normalize_model(copy.deepcopy(model), inplace=True)
-    mappable = [n for n, m in adapted.named_modules() if n and is_mappable(m)]
-    if not mappable:
+    modules = [(n, m) for n, m in adapted.named_modules() if n]
+    if not any(is_mappable(m) for _, m in modules):
         raise no_mappable_layer(model)
-    check_patterns(policy.exclude, [n for n, _ in adapted.named_modules() if n],
-                   "AdaptPolicy.exclude")
+    check_patterns(policy.exclude, [n for n, _ in modules], "AdaptPolicy.exclude")
     shapes, output = record_shapes(adapted, example_input)  # normalising is exact
     groups, skipped, untraced = groups_from_shapes(adapted, shapes, policy.residual)
     before = _totals(adapted, shapes, tile)

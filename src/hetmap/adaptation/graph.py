@@ -90,8 +90,10 @@ def is_activation(module: nn.Module) -> bool:
 
 
 def is_dense(module: nn.Module) -> bool:
-    """A mappable layer that mixes all input channels (so it can produce or consume)."""
-    return is_mappable(module) and getattr(module, "groups", 1) == 1
+    """A mappable layer that mixes all input channels (so it can produce or consume);
+    transposed convolutions are not widened (their weight is laid out in x out)."""
+    return is_mappable(module) and getattr(module, "groups", 1) == 1 and not isinstance(
+        module, nn.modules.conv._ConvTransposeNd)
 
 
 def is_depthwise(module: nn.Module) -> bool:
@@ -203,6 +205,8 @@ def _step(user: fx.Node, node: fx.Node, flow: _Flow, ctx: _Ctx
         if isinstance(module, _CROSS_CHANNEL):
             raise _Stop(f"{name} ({type(module).__name__}) mixes channels, so new ones would "
                         "change the existing ones")
+        if isinstance(module, nn.modules.conv._ConvTransposeNd):
+            raise _Stop(f"{name} is a transposed convolution (not widened)")
         if is_mappable(module):
             raise _Stop(f"{name} is a grouped convolution")
         raise _Stop(f"it reaches {name} ({type(module).__name__}), not known to be channel-wise")

@@ -172,8 +172,9 @@ def _widen_attention(modules: dict[str, nn.Module], group: WidenGroup, src: Tens
     query is rescaled by sqrt(d'/d) to undo the change of the 1/sqrt(head_dim) scaling."""
     d, nd = group.width // group.heads, new_width // group.heads
     owner = modules[group.owner]
-    if group.fused == 3:  # GPT-2: q, k, v are the three blocks of one projection
-        q, k, v = _unfuse(modules[group.producers[0]], group.width)
+    fused = group.fused > 1  # GPT-2: q, k, v are the blocks of one projection
+    if fused:
+        q, k, v = _unfuse(modules[group.producers[0]], group.width, group.fused)
     else:
         q, k, v = (modules[n] for n in group.producers)
     scaling = getattr(owner, "scaling", None)
@@ -184,7 +185,7 @@ def _widen_attention(modules: dict[str, nn.Module], group: WidenGroup, src: Tens
               scale=math.sqrt(nd / d) if scaled else 1.0)
     widen_out(k, src, generator)
     widen_out(v, src, generator)
-    if group.fused == 3:
+    if fused:
         _refuse(modules[group.producers[0]], (q, k, v))
         owner.split_size = new_width
     if isinstance(owner, SplitMultiheadAttention):  # embed_dim only sizes the head merge
@@ -200,10 +201,14 @@ def _widen_attention(modules: dict[str, nn.Module], group: WidenGroup, src: Tens
         owner.scaling = nd ** -0.5
 
 
-def _unfuse(qkv: nn.Linear, width: int) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
+def _unfuse(qkv: nn.Linear, width: int, blocks: int) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
     """The q, k and v blocks of a fused projection as three Linear layers (copies)."""
+    if blocks != 3 or qkv.out_features != blocks * width:
+        raise ValueError(f"a fused attention projection holds q, k and v ({3 * width} "
+                         f"outputs for width {width}); got fused={blocks} and "
+                         f"{qkv.out_features} outputs")
     parts = []
-    for i in range(3):
+    for i in range(blocks):
         part = nn.Linear(qkv.in_features, width, bias=qkv.bias is not None)
         with torch.no_grad():
             part.weight.copy_(qkv.weight[i * width:(i + 1) * width])

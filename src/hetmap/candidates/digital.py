@@ -78,6 +78,12 @@ class IntCandidate(Candidate):
         self.observer(x.detach())
 
     def quantize_weight(self, weight: Tensor) -> Tensor:
+        """Per output channel (a transposed convolution's are along its weight's dim 1)."""
+        if self.spec.transposed:
+            return self.spec.transposed_weight(self._per_channel(self.spec.conv_weight(weight)))
+        return self._per_channel(weight)
+
+    def _per_channel(self, weight: Tensor) -> Tensor:
         flat = weight.detach().reshape(weight.shape[0], -1)
         scale = (flat.abs().amax(dim=1) / self.w_qmax).clamp_min(1e-12).float()
         zero = torch.zeros_like(scale, dtype=torch.int32)

@@ -103,6 +103,24 @@ def _plain_layer(choice: ChoiceLayer, analog_config: AnalogConfig | None = None)
     return layer.to(choice.weight.device)
 
 
+def _analog_layer(choice: ChoiceLayer, config: AnalogConfig) -> tuple[nn.Module, str]:
+    """The plain module an analog layer deploys as, and the path (within it) of the part
+    aihwkit converts. A transposed convolution, which aihwkit has no analog layer for,
+    deploys as what the engine simulates: its zero-stuffed input (plain torch modules,
+    digital) into the direct convolution holding the flipped weight (`LayerSpec.
+    conv_equivalent`), which becomes an aihwkit AnalogConv1d/2d."""
+    spec = choice.spec
+    if not spec.transposed:
+        return _plain_layer(choice, config), ""
+    conv = spec.conv_equivalent().make_module()
+    with torch.no_grad():
+        conv.weight.copy_(clip_weight(spec.conv_weight(choice.weight), config))
+        if choice.bias is not None:
+            conv.bias.copy_(choice.bias)
+    module = nn.Sequential(spec.stuffing_module(), conv)
+    return module.to(choice.weight.device), "1"
+
+
 def _rpu_for(supernet: Supernet, name: str, rpu_config: Any, deterministic: bool) -> Any:
     rpu = _rpu_config_of(supernet, name) if rpu_config is None else copy.deepcopy(rpu_config)
     return torch_rpu_config(rpu) if deterministic else rpu
@@ -179,7 +197,9 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
     statistics stay. Analog layers become aihwkit AnalogLinear/AnalogConv1d/AnalogConv2d
     holding the weights the analog path computes with (the shared weights clipped as in
     training; rpu config: `rpu_config` or the candidate's AnalogConfig.to_aihwkit(); input
-    ranges: the supernet's learned ones, or the config's with 'config'); digital layers
+    ranges: the supernet's learned ones, or the config's with 'config'; an analog
+    ConvTranspose deploys as its zero-stuffed input into an AnalogConv, see
+    `_analog_layer`); digital layers
     become CandidateLayers running their (calibrated) candidate; skipped layers Identity;
     groups on a narrow width choice are built at their original width.
     deterministic: run the rpu config on aihwkit's torch tile (see the module docstring).
@@ -200,8 +220,9 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
             cand_name = full[name]
             cand = choice.candidates[cand_name]
             if cand.target == "analog":
-                model.set_submodule(name, _plain_layer(choice, _analog_config(cand)))
-                analog[name] = choice
+                module, part = _analog_layer(choice, _analog_config(cand))
+                model.set_submodule(name, module)
+                analog[f"{name}.{part}" if part else name] = choice
             elif cand.target == "none":
                 model.set_submodule(name, nn.Identity())
             elif cand_name == "fp32":
@@ -213,8 +234,9 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
                             if type(m) in _PLAIN and n not in analog]
             model = convert_to_analog(
                 model, _rpu_for(supernet, next(iter(analog)), rpu_config, deterministic),
-                specific_rpu_config_fun=lambda n, m, rpu: _rpu_for(supernet, n, rpu_config,
-                                                                   deterministic),
+                specific_rpu_config_fun=lambda n, m, rpu: _rpu_for(
+                    supernet, analog[n].layer_name if n in analog else n, rpu_config,
+                    deterministic),
                 exclude_modules=keep_digital, inplace=True)
             if input_ranges == "supernet":
                 root = getattr(model, "module", model)  # aihwkit's AnalogWrapper

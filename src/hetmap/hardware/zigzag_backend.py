@@ -69,11 +69,14 @@ def layer_workload(layer: LayerInfo, prec: Precision) -> dict[str, Any]:
                 "loop_sizes": [tokens, spec.out_features, spec.in_features]}
     g = spec.groups
     k, c = spec.out_features // g, spec.in_features // g
-    two_d = spec.kind == "conv2d"
+    two_d = spec.kind in ("conv2d", "conv_transpose2d")
     fy, fx = (spec.kernel_size if two_d else (1, spec.kernel_size[0]))
     sy, sx = (spec.stride if two_d else (1, spec.stride[0]))
     dy, dx = (spec.dilation if two_d else (1, spec.dilation[0]))
     oy, ox = (layer.output_shape[-2:] if two_d else (1, layer.output_shape[-1]))
+    if spec.transposed:  # digitally a scatter: every input position meets the whole kernel
+        sy = sx = dy = dx = 1
+        oy, ox = (layer.input_shape[-2:] if two_d else (1, layer.input_shape[-1]))
     iy, ix = (layer.input_shape[-2:] if two_d else (1, layer.input_shape[-1]))
     batch = max(1, round(layer.macs / (g * k * c * fy * fx * oy * ox)))
 
@@ -244,7 +247,11 @@ def run_zigzag(workload: dict[str, Any], accelerator: dict[str, Any],
 
 
 def analog_vectors(layer: LayerInfo) -> int:
-    """Input vectors one inference presents to the layer's crossbar (MACs / rows x cols)."""
+    """Input vectors one inference presents to the layer's crossbar (MACs / rows x cols;
+    a transposed convolution runs as the direct convolution of its zero-stuffed input, one
+    vector per output position)."""
+    if layer.spec.transposed:
+        return max(1, layer.out_activations // layer.spec.out_features)
     return max(1, math.ceil(layer.macs / (layer.spec.rows * layer.spec.cols)))
 
 

@@ -1,7 +1,9 @@
 """Bring a user's model into the form every hetmap stage works on.
 
-Two rewrites, both exact: `nn.MultiheadAttention` gets explicit q/k/v/out Linear layers, and
-Hugging Face `Conv1D` (GPT-2 style, weight stored in x out) becomes an `nn.Linear`. Layer
+Three rewrites, all exact: `nn.MultiheadAttention` gets explicit q/k/v/out Linear layers,
+`nn.LSTM`/`nn.GRU`/`nn.RNN` and their cells get their input-to-hidden and hidden-to-hidden
+matmuls as Linear layers (`hetmap.inventory.recurrent`), and Hugging Face `Conv1D` (GPT-2
+style, weight stored in x out) becomes an `nn.Linear`. Layer
 names stay those of the user's model, so a mapping reads naturally.
 """
 
@@ -13,6 +15,7 @@ import torch
 from torch import nn
 
 from hetmap.inventory.attention import split_attention
+from hetmap.inventory.recurrent import is_rewritable, map_recurrent
 
 
 def is_hf_conv1d(module: nn.Module) -> bool:
@@ -21,7 +24,8 @@ def is_hf_conv1d(module: nn.Module) -> bool:
 
 
 def needs_normalizing(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.MultiheadAttention) or is_hf_conv1d(m) for m in model.modules())
+    return any(isinstance(m, nn.MultiheadAttention) or is_hf_conv1d(m) or is_rewritable(m)
+               for m in model.modules())
 
 
 def _hf_conv1d_to_linear(module: nn.Module) -> nn.Linear:
@@ -42,6 +46,7 @@ def normalize_model(model: nn.Module, inplace: bool = False) -> nn.Module:
     if not inplace:
         model = copy.deepcopy(model)
     split_attention(model)
+    map_recurrent(model)
     for parent in list(model.modules()):
         for child_name, child in list(parent.named_children()):
             if is_hf_conv1d(child):

@@ -61,12 +61,17 @@ def check_model(model: Any, who: str) -> nn.Module:
     return model
 
 
+def check_pattern_list(patterns: Sequence[str], what: str) -> None:
+    """`patterns` is a list of names/globs, not one string (which would match per letter)."""
+    if isinstance(patterns, str):
+        raise ConfigError(f"{what} must be a list of layer names or glob patterns, got the "
+                          f"string {patterns!r}; write {what}=[{patterns!r}]")
+
+
 def check_patterns(patterns: Sequence[str], names: Sequence[str], what: str) -> None:
     """Every glob pattern of `what` (e.g. 'exclude') matches a layer name, or a ConfigError:
     a typo would otherwise silently exclude nothing."""
-    if isinstance(patterns, str):
-        raise ConfigError(f"{what} must be a list of layer names or glob patterns, got the "
-                          f"string {patterns!r}; write [{patterns!r}]")
+    check_pattern_list(patterns, what)
     dead = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in names)]
     if dead:
         shown = ", ".join(list(names)[:6]) + (", ..." if len(names) > 6 else "")
@@ -76,9 +81,9 @@ def check_patterns(patterns: Sequence[str], names: Sequence[str], what: str) -> 
 
 def no_mappable_layer(model: nn.Module) -> ModelError:
     return ModelError(f"{type(model).__name__} has no mappable layer (nn.Linear, nn.Conv1d, "
-                      "nn.Conv2d, nn.MultiheadAttention or transformers Conv1D), so there is "
-                      "nothing to map or widen; pass the model whose layers should go onto "
-                      "the chip")
+                      "nn.Conv2d, nn.ConvTranspose1d/2d, nn.LSTM/GRU/RNN and their cells, "
+                      "nn.MultiheadAttention or transformers Conv1D), so there is nothing to "
+                      "map or widen; pass the model whose layers should go onto the chip")
 
 
 def run_example(model: nn.Module, example_input: ModelInput) -> Any:

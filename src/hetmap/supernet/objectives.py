@@ -23,7 +23,8 @@ class Objectives:
     # a mapping decides. Work no mappable layer does (attention score matmuls, LSTM/GRU,
     # ConvTranspose, functional calls: Inventory.unmapped) is not in this denominator.
     analog_mac_ratio: float
-    digital_weight_bytes: float  # weights and biases held in digital memory
+    # weights and biases held in digital memory (an analog layer's bias is added digitally)
+    digital_weight_bytes: float
     analog_tiles: int
     tile_utilisation: float  # used cells / cells of the tiles analog layers occupy
     total_params: int  # parameters of the model as mapped (skipped layers removed)
@@ -87,13 +88,13 @@ class ObjectiveTable:
                 continue
             self.executed_macs[i, j] = layer.macs
             self.params[i, j] += spec.params
-            if f.target == "analog":
+            weights = spec.weight_numel
+            if f.target == "analog":  # the weights sit on tiles, the bias digitally
                 self.analog_macs[i, j] = layer.macs
                 self.tiles[i, j] = layer.tiles
-                self.cells[i, j] = spec.weight_numel
-            else:
-                self.digital_bytes[i, j] = (spec.weight_numel * f.weight_bits
-                                            + bias * f.bias_bits) / 8
+                self.cells[i, j] = weights
+                weights = 0
+            self.digital_bytes[i, j] = (weights * f.weight_bits + bias * f.bias_bits) / 8
 
     def indices(self, choices: dict[str, str]) -> np.ndarray:
         idx = np.array([self.offered[name].index(choices[name]) for name in self.order])
@@ -113,8 +114,10 @@ class ObjectiveTable:
         analog = total(self.analog_macs)
         tiles = total(self.tiles)
         cells = total(self.cells)
+        everything = executed + self.unmapped_macs
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(executed > 0, analog / executed, 0.0)
+            ratio_total = np.where(everything > 0, analog / everything, 0.0)
             util = np.where(tiles > 0, cells / (tiles * self.tile_cells), 0.0)
         return {
             "analog_mac_ratio": ratio,
@@ -123,8 +126,7 @@ class ObjectiveTable:
             "tile_utilisation": util,
             "total_params": total(self.params) + self.other_params,
             "skipped_mac_ratio": 1.0 - executed / total(self.macs),
-            "analog_mac_ratio_total": np.where(executed + self.unmapped_macs > 0,
-                                               analog / (executed + self.unmapped_macs), 0.0),
+            "analog_mac_ratio_total": ratio_total,
         }
 
     def evaluate(self, choices: dict[str, str]) -> Objectives:

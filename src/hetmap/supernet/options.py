@@ -14,8 +14,8 @@ class SupernetOptions:
     """The build settings every later stage reads back from a supernet.
 
     candidates: offered to every searchable layer; exclude: layer names or glob patterns kept
-    on `fixed`; tile: crossbar (rows, cols) of the objectives, the analog engine and the
-    cost model; analog: the analog candidate's configuration (its tile is `tile`);
+    on `fixed`; analog: the analog candidate's configuration, whose tile (`tile`) is the
+    crossbar (rows, cols) of the objectives, the analog engine and the cost model;
     candidate_options: the further keyword options candidate factories were built with
     (e.g. int8_act_bits), as sorted (name, value) pairs.
     """
@@ -23,25 +23,24 @@ class SupernetOptions:
     candidates: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     fixed: str = "fp32"
-    tile: tuple[int, int] = (512, 512)
     analog: AnalogConfig = field(default_factory=AnalogConfig)
     candidate_options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "candidates", tuple(self.candidates))
         object.__setattr__(self, "exclude", tuple(self.exclude))
-        object.__setattr__(self, "tile", (int(self.tile[0]), int(self.tile[1])))
         object.__setattr__(self, "candidate_options",
                            tuple(sorted((str(k), v) for k, v in self.candidate_options)))
         if not isinstance(self.analog, AnalogConfig):
             raise ConfigError(f"analog must be an AnalogConfig, got {type(self.analog).__name__}")
-        if self.tile != self.analog.tile:
-            raise ConfigError(f"tile {self.tile} differs from the analog config's "
-                              f"{self.analog.tile}: the objectives and the analog engine must "
-                              "use one tile")
         if "analog" in dict(self.candidate_options):
             raise ConfigError("the analog configuration is the 'analog' field, not a "
                               "candidate option")
+
+    @property
+    def tile(self) -> tuple[int, int]:
+        """The one crossbar tile (rows, cols): the analog config's."""
+        return self.analog.tile
 
     def candidate_kwargs(self) -> dict[str, Any]:
         """The keyword options candidate factories receive (`make_candidate(name, spec,
@@ -61,6 +60,5 @@ class SupernetOptions:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SupernetOptions:
         return cls(tuple(d["candidates"]), tuple(d.get("exclude", ())), d.get("fixed", "fp32"),
-                   (int(d["tile"][0]), int(d["tile"][1])),
                    AnalogConfig.model_validate(d["analog"]),
                    tuple(dict(d.get("candidate_options", {})).items()))

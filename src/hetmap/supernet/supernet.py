@@ -20,7 +20,7 @@ from hetmap.candidates.registry import check_candidate
 from hetmap.errors import ConfigError, MappingError, UnknownCandidateError
 from hetmap.inputs import ModelInput, call_model
 from hetmap.inventory import Inventory, normalize_model, scan
-from hetmap.inventory.scan import check_model, check_patterns, check_tile
+from hetmap.inventory.scan import check_model, check_pattern_list, check_patterns, check_tile
 from hetmap.inventory.variants import ShapeVariants, WidthGroup, shape_variants
 from hetmap.mapping import NARROW, WIDE, Mapping
 from hetmap.supernet.choice import ChoiceLayer, Mode
@@ -285,7 +285,7 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
     if tile is not None:  # the engine simulates the tiles the objectives count
         tile = check_tile(tile)
         analog = analog.with_geometry(f"build_supernet(tile={tile})", tile=tile)
-    tile = check_tile(analog.tile)
+    tile = analog.tile  # positive integers (AnalogConfig validates them)
     net = normalize_model(copy.deepcopy(model), inplace=True)
     inventory = scan(net, example_input, tile=tile)
     check_patterns(exclude, inventory.names, "exclude")
@@ -295,7 +295,7 @@ def build_supernet(model: nn.Module, example_input: ModelInput,
     shaped = {n for gate in gates for n in (*gate.group.producers, *gate.group.consumers)}
     choices: dict[str, ChoiceLayer] = {}
     searchable = []
-    options = SupernetOptions(candidates, tuple(exclude), fixed, tile, analog,
+    options = SupernetOptions(candidates, tuple(exclude), fixed, analog,
                               tuple(candidate_options.items()))
     for info in inventory:
         excluded = _matches(info.name, exclude)
@@ -333,9 +333,7 @@ def _check_arguments(model: Any, candidates: Sequence[str], exclude: Sequence[st
     if isinstance(candidates, str):
         raise ConfigError(f"candidates must be a list of candidate names, got the string "
                           f"{candidates!r}; write candidates=[{candidates!r}]")
-    if isinstance(exclude, str):
-        raise ConfigError(f"exclude must be a list of layer names or glob patterns, got the "
-                          f"string {exclude!r}; write exclude=[{exclude!r}]")
+    check_pattern_list(exclude, "exclude")
     names = tuple(dict.fromkeys(candidates))
     if not names:
         raise ConfigError("candidates must name at least one candidate")

@@ -12,6 +12,11 @@ untrained BatchNorm passes raw activations in eval mode and normalises them in t
 ranges fitted to one would clip every input of the other, leaving no gradient past the clip.
 `noise_scale` (stage-2 ramp) scales output and weight noise and blends the DAC/ADC
 quantization in (`x + s * (q(x) - x)`); at 0 the exact layer runs, at 1 the target config.
+
+A transposed convolution runs as the direct convolution of its zero-stuffed input
+(`LayerSpec.conv_equivalent`): the tile plan, input ranges and PCM draws are those of that
+convolution, whose crossbar holds the flipped, in/out-swapped weight. Its input ranges are
+initialised on the zero-stuffed input the DACs drive.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ class AnalogCandidate(Candidate):
     def __init__(self, name: str, spec: LayerSpec, config: AnalogConfig) -> None:
         super().__init__(name, spec)
         self.config = config
-        self.plan = build_plan(spec, config.tile_rows, config.fuse)
+        self.plan = build_plan(_crossbar_spec(spec), config.tile_rows, config.fuse)
         n = len(self.plan.slices)
         self.input_range: nn.Parameter | None
         if config.input_range:
@@ -52,7 +57,7 @@ class AnalogCandidate(Candidate):
     def respec(self, spec: LayerSpec) -> None:
         """Fewer output columns (or depthwise channels) keep the tile row slices, so the
         learned input ranges carry over; the tile plan is rebuilt for the new shape."""
-        plan = build_plan(spec, self.config.tile_rows, self.config.fuse)
+        plan = build_plan(_crossbar_spec(spec), self.config.tile_rows, self.config.fuse)
         if len(plan.slices) != self.n_slices:
             raise ValueError(f"{spec} splits into {len(plan.slices)} tile row slices, not "
                              f"{self.n_slices}: its input ranges do not carry over")
@@ -80,6 +85,8 @@ class AnalogCandidate(Candidate):
         assert self.input_range_update_idx is not None
         if not self.training and not bool(self.input_range_update_idx.any()):
             self._provisional = True
+        if self.spec.transposed:
+            x = self.spec.stuff(x)
         init_input_range(self.plan, x.detach(), self.input_range, self.input_range_update_idx,
                          self.config)
 
@@ -103,6 +110,10 @@ class AnalogCandidate(Candidate):
     def run(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if self.noise_scale == 0.0:
             return self.spec.forward(x, weight, bias)
+        if self.config.backend != "lightning" and self.training:
+            self.observe(x, weight)
+        if self.spec.transposed:  # the crossbar's direct convolution (see the module doc)
+            x, weight = self.spec.stuff(x), self.spec.conv_weight(weight)
         if self.config.backend == "lightning":
             from hetmap.candidates.analog.lightning_backend import lightning_run
 
@@ -112,11 +123,18 @@ class AnalogCandidate(Candidate):
             return lightning_run(self.plan, self.lightning_config(), x, weight, bias,
                                  self.input_range, self.input_range_update_idx, self.training,
                                  self.config)
-        if self.training:
-            self.observe(x, weight)
         ctx = Ctx(self.plan, self.config, self.training, self.noise_scale)
         return analog_forward(ctx, x, weight, bias, self.input_range)
+
+    @property
+    def bias_bits(self) -> int:
+        return 32  # the bias is added digitally, in fp32, after the tiles' partial sums
 
     def extra_repr(self) -> str:
         return f"{self.name}, target=analog, slices={self.n_slices}, " \
                f"backend={self.config.backend}"
+
+
+def _crossbar_spec(spec: LayerSpec) -> LayerSpec:
+    """The layer a crossbar runs: a transposed convolution's direct equivalent."""
+    return spec.conv_equivalent() if spec.transposed else spec
