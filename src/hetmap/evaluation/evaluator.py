@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from hetmap.candidates.analog.pcm import PCMDraws, PCMModel
+from hetmap.distributed import world as _world
 from hetmap.errors import ConfigError
 from hetmap.evaluation.batchnorm import batchnorms, calibration_inputs, recalibrate_batchnorm
 from hetmap.evaluation.objectives import (
@@ -392,10 +393,3 @@ def _pcm_of(supernet: Supernet) -> PCMModel:
         return PCMModel()
     rpu = cand.config.to_aihwkit()
     return PCMModel.from_aihwkit(rpu.noise_model, rpu.drift_compensation)
-
-
-def _world() -> tuple[int, int]:
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0

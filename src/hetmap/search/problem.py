@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from hetmap.distributed import is_distributed
 from hetmap.evaluation import Evaluator, hypervolume, non_dominated, to_minimisation
 from hetmap.evaluation.objectives import Constraint
 from hetmap.mapping import Mapping
@@ -145,7 +146,7 @@ def _agree(flag: bool) -> bool:
     would otherwise let ranks disagree and deadlock in the evaluator's all-gather)."""
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if is_distributed():
         box = [flag]
         dist.broadcast_object_list(box, src=0)
         return bool(box[0])
