@@ -32,6 +32,7 @@ from hetmap.distributed import world as _world
 from hetmap.errors import ConfigError
 from hetmap.evaluation.batchnorm import batchnorms, calibration_inputs, recalibrate_batchnorm
 from hetmap.evaluation.objectives import (
+    DEFAULT_OBJECTIVES,
     DERIVED,
     OBJECTIVES,
     Horizon,
@@ -42,8 +43,6 @@ from hetmap.evaluation.objectives import (
 )
 from hetmap.mapping import Mapping
 from hetmap.supernet import Supernet
-
-DEFAULT_OBJECTIVES = ("accuracy", "analog_mac_ratio", "digital_weight_bytes")
 
 
 class Evaluator:
