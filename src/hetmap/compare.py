@@ -46,7 +46,6 @@ from hetmap.evaluation import Evaluator
 from hetmap.io import atomic_write_bytes, atomic_write_text
 from hetmap.mapping import Mapping
 from hetmap.search import Budget, Member, ParetoFront, get_strategy, search
-from hetmap.search.mappers._common import clone_evaluator
 from hetmap.supernet import Supernet, build_supernet
 
 METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2")
@@ -542,7 +541,7 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
             if name == "mps":
                 stage3_evals = _stage3(sn, task, cost_table, ev0, stage3, seed)
             search_start = time.perf_counter()
-            front = search(sn, clone_evaluator(ev0, sn), strategy=strat, budget=budget,
+            front = search(sn, ev0.on(sn), strategy=strat, budget=budget,
                            seed=seed)
         extra = int(getattr(strat, "stats", {}).get("extra_evaluations", 0))
         curve = [(meter.passes_at(search_start + s), h) for _, h, s in front.history]

@@ -113,6 +113,16 @@ class Evaluator:
     def names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.objectives)
 
+    def on(self, supernet: Supernet, reference: Mapping | float | None = None) -> Evaluator:
+        """An Evaluator with these settings (objectives, cost table, data, seed, PCM
+        statistics) on another supernet, e.g. a mapper's fine-tuned copy; fresh caches.
+        `reference`: its `accuracy_drop` reference (default: its all-fp32 mapping)."""
+        return Evaluator(supernet, self.task, objectives=self.names, cost_table=self.cost_table,
+                         bn_batches=self.bn_batches, split=self.split,
+                         val_batches=self.val_batches, batch_size=self.batch_size,
+                         device=self.device, seed=self.seed, reference=reference,
+                         accuracy_range=self.accuracy_range, draws=self.draws, pcm=self.pcm)
+
     @property
     def needs_accuracy(self) -> bool:
         return any(o.source == "task" for o in self.objectives)

@@ -79,9 +79,12 @@ class SearchProblem:
         return _agree(done)
 
     # -- evaluation -------------------------------------------------------------------------
-    def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def evaluate(self, X: np.ndarray, evaluator: Evaluator | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Score the rows of X not seen before, up to the budget; returns the (X, F, CV)
-        of the rows actually evaluated (duplicates and over-budget rows dropped)."""
+        of the rows actually evaluated (duplicates and over-budget rows dropped).
+        `evaluator`: one with the problem's settings on other weights (`Evaluator.on`, a
+        mapper's fine-tuned copy); default: the problem's own."""
         X = np.atleast_2d(np.asarray(X, dtype=np.int64))
         fresh: list[Mapping] = []
         rows = []
@@ -100,7 +103,7 @@ class SearchProblem:
             empty = np.zeros((0, X.shape[1]), dtype=np.int64)
             return empty, np.zeros((0, len(self.objectives))), np.zeros(0)
         self._stalled = 0
-        scores = self.evaluator.scores(fresh, extra=self.extra)
+        scores = (evaluator or self.evaluator).scores(fresh, extra=self.extra)
         F = to_minimisation(scores, self.objectives)
         CV = np.array([sum(c.violation(s) for c in self.constraints) for s in scores])
         for m, s in zip(fresh, scores):
