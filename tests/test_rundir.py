@@ -73,3 +73,27 @@ def test_files_and_csv(tmp_path: Path) -> None:
         run.read_json("bad.json")
     with pytest.raises(HetmapError, match="no run directory"):
         RunDir.open(tmp_path / "nowhere")
+
+
+def _layout_names() -> set[str]:
+    return {v for k, v in vars(RunDir).items() if k.isupper() and isinstance(v, str)}
+
+
+def literal_artifact_names(source: str) -> list[str]:
+    """Run-directory file names spelled as string literals (prose that mentions them aside)."""
+    import ast
+
+    names = {part for n in _layout_names() for part in (n, n.rsplit("/", 1)[-1])
+             if "." in part}  # the files (folder names like "train" are words too)
+    return [node.value for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Constant) and node.value in names]
+
+
+def test_only_rundir_spells_the_artifact_names() -> None:
+    """The layout has one owner: pipeline, report, search and cli use RunDir's constants."""
+    package = Path(__file__).resolve().parents[1] / "src" / "hetmap"
+    spelled = {str(p.relative_to(package)): names for p in sorted(package.rglob("*.py"))
+               if p.name != "rundir.py" and (names := literal_artifact_names(p.read_text()))}
+    assert spelled == {}
+    assert literal_artifact_names('x = root / "front.json"') == ["front.json"]
+    assert {"front.json", "summary.json", "export/scores.json"} <= _layout_names()

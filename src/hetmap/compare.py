@@ -46,7 +46,6 @@ from hetmap.evaluation import Evaluator
 from hetmap.io import atomic_write_bytes, atomic_write_text
 from hetmap.mapping import Mapping
 from hetmap.search import Budget, Member, ParetoFront, get_strategy, search
-from hetmap.search.mappers._common import clone_evaluator
 from hetmap.supernet import Supernet, build_supernet
 
 METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2")
@@ -581,7 +580,7 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
         stage3_evals = 0
         with Meter() as meter:
             sn = copy.deepcopy(trained)
-            ev = clone_evaluator(ev0, sn)
+            ev = ev0.on(sn)
             if spec.objectives is not None:
                 ev = Evaluator(sn, task, objectives=spec.objectives, cost_table=cost_table,
                                bn_batches=ev0.bn_batches, val_batches=ev0.val_batches,

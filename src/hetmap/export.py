@@ -210,7 +210,7 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
         raise ModelError(f"the deployed model still holds hetmap-only modules "
                          f"({', '.join(leftover)}); it could not be loaded without hetmap")
     needs_hetmap = hetmap_classes(model, allowed=(user_class,))  # the recurrent ones
-    full = supernet._full_choices(mapping)
+    full = supernet.full_choices(mapping)
     layers = {}
     for name in supernet.all_layer_names:
         cand = supernet.candidate(name, full[name])

@@ -72,7 +72,7 @@ def starting_model(cfg: RunConfig, task: Any, run: RunDir, device: torch.device,
 
     torch.manual_seed(cfg.seed)
     model = task.build_model()
-    saved = run.root / "pretrained.safetensors"
+    saved = run.root / RunDir.PRETRAINED
     if cfg.model.checkpoint is not None or saved.exists():
         path = cfg.model.checkpoint or saved
         load_checkpoint(model, path)
@@ -81,7 +81,7 @@ def starting_model(cfg: RunConfig, task: Any, run: RunDir, device: torch.device,
     log(f"pretraining {cfg.model.name} on {cfg.task.name} (full precision)")
     model, metrics = pretrain(task, model, device=device, seed=cfg.seed, out=saved,
                               log=log)
-    run.write_json("pretrain.json", metrics)
+    run.write_json(RunDir.PRETRAIN, metrics)
     return model.eval(), metrics
 
 
@@ -171,9 +171,10 @@ class Session:
     def existing(cls, run_dir: str | Path, log: Log = print) -> Session:
         """A run directory made by an earlier `hetmap run`/`train`, with its config."""
         rd = RunDir.open(run_dir)
-        if not rd.exists("config.yaml"):
-            raise ConfigError(f"{run_dir} has no config.yaml: it is not a hetmap run directory")
-        cfg = load_config(rd.path("config.yaml"))
+        if not rd.exists(RunDir.CONFIG):
+            raise ConfigError(f"{run_dir} has no {RunDir.CONFIG}: it is not a hetmap run "
+                              "directory")
+        cfg = load_config(rd.path(RunDir.CONFIG))
         return cls(cfg, rd, resolve_device(cfg.device), make_task(cfg), log, True)
 
     @property
@@ -203,7 +204,7 @@ class Session:
             model, adapt_report = adapt(model, example, tile=analog.tile,
                                         policy=cfg.adapt.policy(cfg.seed),
                                         hardware=hw if hw.analog is not None else None)
-            self.rd.write_json("adapt.json", adapt_report.to_dict())
+            self.rd.write_json(RunDir.ADAPT, adapt_report.to_dict())
             self.log(str(adapt_report))
             if cfg.adapt.search:
                 widths = width_groups(adapt_report)
@@ -211,13 +212,13 @@ class Session:
         sn = build_supernet(model, example, candidates=cfg.candidates, analog=analog,
                             tile=analog.tile, exclude=cfg.exclude,
                             widths=widths).to(self.device)
-        trained = self.rd.root / TRAINED
+        trained = self.rd.root / RunDir.SUPERNET
         if trained.exists():
             from hetmap.tasks.checkpoints import load_checkpoint
 
             load_checkpoint(sn, trained)
             self.log(f"loaded the trained supernet from {trained}")
-        self.rd.write_json("inventory.json", sn.inventory.to_dict())
+        self.rd.write_json(RunDir.INVENTORY, sn.inventory.to_dict())
         n_layers = len(sn.layer_names) - len(sn.gate_names)
         self.log(f"supernet: {n_layers} searchable layers, candidates "
                  f"{', '.join(cfg.candidates)}; {sn.inventory.total_macs:,} MACs per inference")
@@ -248,7 +249,6 @@ class Session:
                          seed=self.cfg.seed)
 
 
-TRAINED = "supernet.safetensors"
 
 
 def stage_train(s: Session) -> dict[str, Any]:
@@ -256,20 +256,20 @@ def stage_train(s: Session) -> dict[str, Any]:
     from hetmap.tasks.checkpoints import save_checkpoint
     from hetmap.training import train_supernet
 
-    if s.rd.exists(TRAINED) and s.rd.exists("train.json"):
-        return s.rd.read_json("train.json")  # already trained; the supernet loads it
+    if s.rd.exists(RunDir.SUPERNET) and s.rd.exists(RunDir.TRAIN):
+        return s.rd.read_json(RunDir.TRAIN)  # already trained; the supernet loads it
     sn = s.supernet
     train_cfg = s.cfg.train.model_copy(update={"seed": s.cfg.seed})
     try:
-        trained = train_supernet(sn, s.task, train_cfg, run_dir=s.rd.path("train"),
+        trained = train_supernet(sn, s.task, train_cfg, run_dir=s.rd.path(RunDir.TRAIN_DIR),
                                  device=s.device, resume=s.resume,
                                  cost_table=s.table if s.wants_cost else None)
     except KeyboardInterrupt:
-        s.log(f"interrupted: the last checkpoint is in {s.rd.root / 'train'}; continue with "
-              f"`hetmap resume {s.rd.root}`")
+        s.log(f"interrupted: the last checkpoint is in {s.rd.root / RunDir.TRAIN_DIR}; "
+              f"continue with `hetmap resume {s.rd.root}`")
         raise
-    save_checkpoint(sn, s.rd.path(TRAINED))
-    s.rd.write_json("train.json", trained.metrics)
+    save_checkpoint(sn, s.rd.path(RunDir.SUPERNET))
+    s.rd.write_json(RunDir.TRAIN, trained.metrics)
     return trained.metrics
 
 
@@ -299,7 +299,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     from hetmap.tasks import final_scoring
 
     cfg, sn = s.cfg, s.supernet
-    front = front if front is not None else ParetoFront.load(s.rd.path("front.json"))
+    front = front if front is not None else ParetoFront.load(s.rd.path(RunDir.FRONT))
     named: dict[str, tuple[str, Mapping]] = {
         name: ("anchor", m) for name, m in anchor_mappings(sn, cfg.candidates).items()}
     for i, member in enumerate(front):
@@ -335,13 +335,13 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
                                           split="test", device=s.device,
                                           bn_batches=cfg.train.stage3.bn_batches)
     metric = s.task.metric_name
-    s.rd.write_json("drift.json", {"metric": f"test {metric} (%)", "split": "test",
+    s.rd.write_json(RunDir.DRIFT, {"metric": f"test {metric} (%)", "split": "test",
                                    "source": "aihwkit", "mappings": [
         {"name": name, **result.to_dict()} for name, result in drifts.items()]})
 
     table = s.table
     costs = {name: cost_of(sn, m, table=table) for name, (_, m) in named.items()}
-    s.rd.write_json("cost.json", {"hardware": table.hw.name, "mappings": [
+    s.rd.write_json(RunDir.COST, {"hardware": table.hw.name, "mappings": [
         {"name": name, **cost.to_dict()} for name, cost in costs.items()]})
 
     rows = [_row(name, kind, m, val[name], test[name], sn, costs[name], drifts.get(name))
@@ -349,7 +349,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     for row in rows:
         if horizons:
             row["val_estimates"] = {h: estimates[row["name"]][h] for h in horizons}
-    trained = s.rd.read_json("train.json") if s.rd.exists("train.json") else {}
+    trained = s.rd.read_json(RunDir.TRAIN) if s.rd.exists(RunDir.TRAIN) else {}
     stage3 = int(trained.get("stage3/evaluations", 0))  # mps ranks mappings in stage 3 too
     search_info = {"strategy": front.strategy, "evaluations": front.evaluations,
                    "evaluations_stage3": stage3,
@@ -372,7 +372,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
                "hardware": table.hw.name, "method": cfg.method, "rows": rows,
                "train": trained,
                "search": search_info}
-    s.rd.write_json("summary.json", summary)
+    s.rd.write_json(RunDir.SUMMARY, summary)
     _save_tested_front(s.rd.root, front, rows)
     return summary
 
@@ -399,7 +399,7 @@ def stage_export(s: Session, member: int | None = None) -> Path:
     from hetmap.export import export
     from hetmap.search import ParetoFront
 
-    front = ParetoFront.load(s.rd.path("front.json"))
+    front = ParetoFront.load(s.rd.path(RunDir.FRONT))
     if member is None:
         chosen = pick_for_drift(front, k=1)
         if not chosen:
@@ -407,19 +407,19 @@ def stage_export(s: Session, member: int | None = None) -> Path:
         member = chosen[0]
     if not 0 <= member < len(front):
         raise ConfigError(f"member must be in 0..{len(front) - 1}, got {member}")
-    out = s.rd.path("export")
+    out = s.rd.path(RunDir.EXPORT)
     from hetmap.evaluation import calibration_inputs
 
     ev = s.evaluator()  # BatchNorm recalibrated on the Evaluator's own training batches
     bn = calibration_inputs(s.task.loaders(batch_size=ev.batch_size, seed=ev.seed).train,
                             ev.bn_batches, s.device)
     export(s.supernet, front[member].mapping, out, bn_inputs=bn)
-    if s.rd.exists("summary.json"):  # the model card: the member's reported figures
-        summary = s.rd.read_json("summary.json")
+    if s.rd.exists(RunDir.SUMMARY):  # the model card: the member's reported figures
+        summary = s.rd.read_json(RunDir.SUMMARY)
         row = next((r for r in summary["rows"] if r["name"] == f"front-{member}"), None)
         if row is not None:
             context = ("split", "metric", "selection_split", "samples", "drift", "hardware")
-            atomic_write_json(out / "scores.json", {
+            atomic_write_json(s.rd.path(RunDir.SCORES), {
                 **{k: summary[k] for k in context if k in summary},
                 **{k: v for k, v in row.items() if k not in ("mapping", "kind")}})
     s.log(f"exported front-{member} to {out}")

@@ -1,14 +1,25 @@
 """The run directory: one folder holds everything a run produced, and nothing in it is
 overwritten by accident (a used folder needs `--resume` to continue or `--force` to restart).
 
-Layout (see docs/report.md for the artifact schemas):
-    .hetmap-run        marker: this folder was made by hetmap (so --force may clear it)
-    config.yaml        the validated config, every default filled in
-    environment.json   versions, seed, device, git revision, command line
-    log.jsonl          one JSON event per line, each with "time" (UTC ISO 8601) and "event"
-    checkpoints/       model and supernet weights
-    inventory.json, summary.json, front.json, front.csv, drift.json, cost.json
-    plots/*.png, report.html
+Layout (the `RunDir` constants name every entry; docs/report.md has the artifact schemas):
+    .hetmap-run             MARKER: this folder was made by hetmap (so --force may clear it)
+    config.yaml             CONFIG: the validated config, every default filled in
+    environment.json        ENVIRONMENT: versions, seed, device, git revision, command line
+    log.jsonl               LOG: one JSON event per line, each with "time" (UTC ISO 8601)
+                            and "event"
+    pretrained.safetensors  PRETRAINED: the full-precision model (when this run pretrained it)
+    pretrain.json           PRETRAIN: its metrics
+    adapt.json              ADAPT: what MPAAS widened (method: mpaas)
+    inventory.json          INVENTORY: the mappable layers
+    train/                  TRAIN_DIR: stage checkpoint (checkpoint.pt) and metrics.jsonl
+    supernet.safetensors    SUPERNET: the trained supernet
+    train.json              TRAIN: the training metrics
+    front.json, front.csv   FRONT, FRONT_CSV: the searched front (test figures joined later)
+    drift.json, cost.json   DRIFT, COST: drift curves and cost breakdowns
+    summary.json            SUMMARY: every scored mapping's reported figures
+    export/                 EXPORT: mapping.json, model.pt, state_dict.pt, deploy.json and
+                            SCORES (export/scores.json), the exported member's figures
+    plots/*.png, report.html  PLOTS, REPORT
 """
 
 from __future__ import annotations
@@ -24,7 +35,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hetmap.errors import ConfigError, HetmapError
 from hetmap.io import atomic_write_json, atomic_write_text
@@ -37,7 +48,29 @@ LOG = "log.jsonl"
 
 
 class RunDir:
-    """A run folder; create with `RunDir.create`, reopen for reading with `RunDir.open`."""
+    """A run folder; create with `RunDir.create`, reopen for reading with `RunDir.open`.
+    The class constants are the names of its entries, relative to the root."""
+
+    MARKER: ClassVar[str] = MARKER
+    CONFIG: ClassVar[str] = "config.yaml"
+    ENVIRONMENT: ClassVar[str] = "environment.json"
+    LOG: ClassVar[str] = LOG
+    PRETRAINED: ClassVar[str] = "pretrained.safetensors"
+    PRETRAIN: ClassVar[str] = "pretrain.json"
+    ADAPT: ClassVar[str] = "adapt.json"
+    INVENTORY: ClassVar[str] = "inventory.json"
+    TRAIN_DIR: ClassVar[str] = "train"
+    SUPERNET: ClassVar[str] = "supernet.safetensors"
+    TRAIN: ClassVar[str] = "train.json"
+    FRONT: ClassVar[str] = "front.json"
+    FRONT_CSV: ClassVar[str] = "front.csv"
+    DRIFT: ClassVar[str] = "drift.json"
+    COST: ClassVar[str] = "cost.json"
+    SUMMARY: ClassVar[str] = "summary.json"
+    EXPORT: ClassVar[str] = "export"
+    SCORES: ClassVar[str] = "export/scores.json"
+    PLOTS: ClassVar[str] = "plots"
+    REPORT: ClassVar[str] = "report.html"
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -129,9 +162,9 @@ class RunDir:
         from hetmap.config import dump_config, validate_config
         from hetmap.config.load import read_yaml
 
-        target = self.root / "config.yaml"
+        target = self.root / self.CONFIG
         if target.is_file():
-            old = validate_config(read_yaml(target), "config.yaml")
+            old = validate_config(read_yaml(target), self.CONFIG)
             if old != cfg:
                 diff = _differences(old.model_dump(mode="json"), cfg.model_dump(mode="json"))
                 raise ConfigError(f"the config differs from the one {self.root} was run with "
@@ -142,10 +175,10 @@ class RunDir:
 
     def write_environment(self, seed: int, device: str,
                           extra: Mapping[str, Any] | None = None) -> Path:
-        return self.write_json("environment.json", environment(seed, device) | dict(extra or {}))
+        return self.write_json(self.ENVIRONMENT, environment(seed, device) | dict(extra or {}))
 
     def log(self, event: Mapping[str, Any]) -> None:
-        """Append one event to log.jsonl; flushed per line so a crash loses at most the
+        """Append one event to the log (log.jsonl); flushed per line so a crash loses at most the
         line being written."""
         record = {"time": datetime.now(UTC).isoformat(timespec="milliseconds")} | dict(event)
         line = json.dumps(record, default=str)

@@ -143,3 +143,27 @@ def test_adapt_section_builds_the_widening_policy() -> None:
     assert "adapt.search" in _error(None, ["adapt.init=net2wider"])
     assert load_config(None, ["adapt.init=net2wider", "adapt.search=false"]).adapt.policy()
     assert "adapt.max_factor" in _error(None, ["adapt.max_factor=0.5"])
+
+
+def test_stage3_ranks_on_the_search_objectives_unless_told_otherwise(tmp_path: Path) -> None:
+    from hetmap.evaluation import DEFAULT_OBJECTIVES
+
+    assert RunConfig().train.stage3.objectives == DEFAULT_OBJECTIVES
+    assert tuple(RunConfig().search.objectives) == DEFAULT_OBJECTIVES
+    tied = load_config(None, ["search.objectives=[accuracy, latency]"])
+    assert tied.train.stage3.objectives == ("accuracy", "latency")
+    own = load_config(None, ["search.objectives=[accuracy, latency]",
+                             "train.stage3.objectives=[accuracy, analog_mac_ratio]"])
+    assert own.train.stage3.objectives == ("accuracy", "analog_mac_ratio")
+    assert load_config(_write(tmp_path, dump_config(tied))) == tied  # the snapshot resumes
+
+
+def test_the_adapt_section_is_the_policy() -> None:
+    from hetmap.adaptation import AdaptPolicy
+    from hetmap.config.schema import AdaptSection
+
+    assert issubclass(AdaptSection, AdaptPolicy)
+    assert set(AdaptPolicy.model_fields) < set(AdaptSection.model_fields)
+    policy = load_config(None, ["method=mpaas", "adapt.kinds=[conv]", "adapt.seed=3",
+                                "seed=7"]).adapt.policy(7)
+    assert type(policy) is AdaptPolicy and (policy.kinds, policy.seed) == (("conv",), 3)

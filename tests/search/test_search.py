@@ -154,7 +154,7 @@ def test_strategy_registry_accepts_user_strategies(sn) -> None:
         def ask(self) -> np.ndarray:
             return self.unseen(self.uniform(self.pop_size))
 
-    register_strategy("analog-first", AllAnalogFirst, overwrite=True)
+    register_strategy("analog-first", AllAnalogFirst, replace=True)
     assert "analog-first" in strategy_names() and "mps" in strategy_names()
     ev = Evaluator(sn, None, objectives=("analog_mac_ratio", "digital_weight_bytes"))
     front = search(sn, ev, strategy="analog-first", budget=5, pop_size=2)

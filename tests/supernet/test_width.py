@@ -41,7 +41,7 @@ def test_plain_supernet_has_no_width_state(case) -> None:
     assert not any(k.startswith("width_gates") for k in case.full.state_dict())
     assert case.full.table.macs.shape[1] == case.full.table.width  # one variant
     m = case.full.sample(torch.Generator().manual_seed(0))
-    full = case.full._full_choices(m)
+    full = case.full.full_choices(m)
     assert np.array_equal(case.full.mapping_indices([m])[0], case.full.table.indices(full))
 
 
@@ -151,7 +151,7 @@ def test_objectives_follow_the_widths(case) -> None:
     batch = [sn.sample(gen) for _ in range(10)]
     idx = sn.mapping_indices(batch)
     for row, m in zip(idx, batch):
-        assert np.array_equal(row, sn.table.indices(sn._full_choices(m)))
+        assert np.array_equal(row, sn.table.indices(sn.full_choices(m)))
     values = sn.table.evaluate_indices(idx)
     assert values["total_params"][0] == sn.objectives(batch[0]).total_params
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch import Tensor, nn
 
 from hetmap.adaptation.graph import Skipped, WidenGroup, groups_from_shapes, record_shapes
@@ -29,44 +30,59 @@ from hetmap.layers import LayerSpec, is_mappable
 KINDS = ("conv", "linear", "attention")
 
 
-@dataclass(frozen=True)
-class AdaptPolicy:
-    """How far to widen. `extra_tiles` > 0 lets a group take that many more tiles."""
+class AdaptPolicy(BaseModel):
+    """How far to widen. `extra_tiles` > 0 lets a group take that many more tiles.
 
-    max_factor: float = 4.0  # new width <= max_factor x old width
-    multiple_of: int = 8  # new width is a multiple of this (alignment)
-    extra_tiles: int = 0  # tiles a group may add over its current count
-    kinds: tuple[str, ...] = KINDS
-    init: Init = "zero"  # "zero": fresh units, zero consumer columns; "net2wider": copies
-    exclude: tuple[str, ...] = ()  # fnmatch patterns of layer names never to widen
-    residual: bool = False  # also widen residual streams (all writers and readers at once)
-    depthwise: bool = True  # widen groups with a depthwise conv inside (more dw channels
-    #                         cost MVMs on hardware that runs depthwise group by group)
-    seed: int = 0
-    verify_tol: float = 1e-4  # a widening that moves outputs more (relative) is undone
+    A pydantic model: the run config's `adapt` section is this policy (plus `search`), so
+    every setting has one source. Bad values raise a ConfigError naming the field."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_factor: float = Field(4.0, ge=1.0, description="new width <= max_factor x old width")
+    multiple_of: int = Field(8, ge=1, description="new widths are multiples of this "
+                                                  "(alignment)")
+    extra_tiles: int = Field(0, ge=0, description="tiles a group may add over its count")
+    kinds: tuple[str, ...] = Field(KINDS, description="kinds of groups widened")
+    init: Init = Field("zero", description="zero: fresh units with zero outgoing weights; "
+                                           "net2wider: copies")
+    exclude: tuple[str, ...] = Field((), description="layer names or glob patterns never "
+                                                     "widened")
+    residual: bool = Field(False, description="also widen residual streams (all writers and "
+                                              "readers at once)")
+    # more depthwise channels cost MVMs on hardware that runs depthwise group by group
+    depthwise: bool = Field(True, description="widen groups with a depthwise conv inside")
+    seed: int = Field(0, description="seeds the fresh units")
+    verify_tol: float = Field(1e-4, description="a widening that moves outputs more "
+                                                "(relative) is undone")
     # With a hardware model (adapt(..., hardware=...)): how much a group's all-analog latency
     # and energy may rise, as a fraction (None: no limit). Widening inside a tile is free in
     # latency except where a depthwise conv runs group by group; energy always rises a little
     # (more rows driven, more devices conducting), so it is unlimited by default.
-    max_latency_increase: float | None = 0.0
-    max_energy_increase: float | None = None
+    max_latency_increase: float | None = Field(
+        0.0, ge=0.0, description="how much a group's all-analog latency on the run's hardware "
+                                 "may rise (fraction; null: no limit)")
+    max_energy_increase: float | None = Field(
+        None, ge=0.0, description="the same for energy (null: no limit)")
 
-    def __post_init__(self) -> None:
-        if self.max_factor < 1.0:
-            raise ConfigError(f"max_factor must be >= 1, got {self.max_factor}")
-        if self.multiple_of < 1:
-            raise ConfigError(f"multiple_of must be >= 1, got {self.multiple_of}")
-        if self.extra_tiles < 0:
-            raise ConfigError(f"extra_tiles must be >= 0, got {self.extra_tiles}")
-        unknown = set(self.kinds) - set(KINDS)
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError("invalid adapt policy: " + "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            ) from None
+
+    # validation inside an enclosing model (the run config) skips this wrapper, so its
+    # errors keep pydantic's field paths ("adapt.max_factor")
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(kinds) - set(KINDS)
         if unknown:
-            raise ConfigError(f"unknown kinds {sorted(unknown)}; choose from {list(KINDS)}")
-        if self.init not in ("zero", "net2wider"):
-            raise ConfigError(f"init must be 'zero' or 'net2wider', got {self.init!r}")
-        for name in ("max_latency_increase", "max_energy_increase"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ConfigError(f"{name} must be >= 0 or None, got {value}")
+            raise ValueError(f"unknown kinds {sorted(unknown)}; choose from {list(KINDS)}")
+        return kinds
 
 
 @dataclass(frozen=True)
@@ -150,8 +166,7 @@ class AdaptReport:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["tile"] = list(self.tile)
-        d["policy"]["kinds"] = list(self.policy.kinds)
-        d["policy"]["exclude"] = list(self.policy.exclude)
+        d["policy"] = self.policy.model_dump(mode="json")
         d["skipped"] = [{"layer": s.layer, "reason": s.reason} for s in self.skipped]
         for g in d["groups"]:
             for key in ("producers", "consumers", "middles"):

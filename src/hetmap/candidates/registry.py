@@ -10,6 +10,7 @@ from hetmap.candidates.digital import FloatCandidate, IntCandidate
 from hetmap.candidates.skip import SkipCandidate
 from hetmap.errors import UnknownCandidateError
 from hetmap.layers import LayerSpec
+from hetmap.registry import Registry
 
 Factory = Callable[[LayerSpec, dict[str, Any]], Candidate]
 
@@ -20,7 +21,7 @@ def _analog(spec: LayerSpec, options: dict[str, Any]) -> Candidate:
     return AnalogCandidate("analog", spec, options.get("analog") or AnalogConfig())
 
 
-_FACTORIES: dict[str, Factory] = {
+CANDIDATES: Registry[Factory] = Registry("candidate", {
     "fp32": lambda spec, o: FloatCandidate("fp32", spec),
     "fp16": lambda spec, o: FloatCandidate("fp16", spec),
     "bf16": lambda spec, o: FloatCandidate("bf16", spec),
@@ -28,28 +29,25 @@ _FACTORIES: dict[str, Factory] = {
     "int4": lambda spec, o: IntCandidate("int4", spec, 4, o.get("int4_act_bits", 4)),
     "analog": _analog,
     "skip": lambda spec, o: SkipCandidate("skip", spec),
-}
+}, error=UnknownCandidateError)
 
 
 def candidate_names() -> tuple[str, ...]:
-    return tuple(_FACTORIES)
+    return CANDIDATES.names()
 
 
-def register_candidate(name: str, factory: Factory) -> None:
+def register_candidate(name: str, factory: Factory, *, replace: bool = False) -> None:
     """Add a user candidate: `factory(spec, options) -> Candidate`."""
     if not name.isidentifier():
         raise ValueError(f"candidate names must be identifiers, got {name!r}")
-    _FACTORIES[name] = factory
+    CANDIDATES.register(name, factory, replace=replace)
 
 
 def check_candidate(name: str) -> None:
-    if name not in _FACTORIES:
-        raise UnknownCandidateError(
-            f"unknown candidate {name!r}; choose from {', '.join(_FACTORIES)}")
+    CANDIDATES.get(name)
 
 
 def make_candidate(name: str, spec: LayerSpec, **options: Any) -> Candidate:
     """Build candidate `name` for a layer of shape `spec` (options: analog=AnalogConfig,
     int8_act_bits, int4_act_bits)."""
-    check_candidate(name)
-    return _FACTORIES[name](spec, options)
+    return CANDIDATES.get(name)(spec, options)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from hetmap.errors import HetmapError
+from hetmap.rundir import RunDir
 
 app = typer.Typer(help="Map deep networks onto mixed analog/digital accelerators.",
                   no_args_is_help=True, add_completion=False)
@@ -64,9 +65,9 @@ def resume(out: Annotated[Path, typer.Argument(help="Run directory to continue."
     from hetmap.config import load_config
     from hetmap.pipeline import run
 
-    snapshot = out / "config.yaml"
+    snapshot = out / RunDir.CONFIG
     if not snapshot.is_file():
-        raise HetmapError(f"{out} has no config.yaml: it is not a hetmap run directory")
+        raise HetmapError(f"{out} has no {RunDir.CONFIG}: it is not a hetmap run directory")
     _finish(run(load_config(snapshot), out, resume=True, log=typer.echo))
 
 
@@ -103,7 +104,7 @@ def evaluate(out: Annotated[Path, typer.Argument(help="Run directory with a fron
     from hetmap.pipeline import Session, stage_evaluate
 
     summary = stage_evaluate(Session.existing(out, log=typer.echo))
-    typer.echo(f"summary of {len(summary['rows'])} mappings in {out / 'summary.json'}")
+    typer.echo(f"summary of {len(summary['rows'])} mappings in {out / RunDir.SUMMARY}")
 
 
 @app.command()
@@ -209,7 +210,7 @@ def pretrain(task: Annotated[str, typer.Argument(help="Task name, e.g. mnist, di
                                                             "omitted).")] = None,
              epochs: Annotated[int | None, typer.Option(help="Epochs (task default).")] = None,
              out: Annotated[Path, typer.Option(help="Safetensors file to write.")] =
-             Path("pretrained.safetensors"),
+             Path(RunDir.PRETRAINED),
              seed: Annotated[int, typer.Option(help="Random seed.")] = 0) -> None:
     """Train the full-precision starting model of a task and save it as safetensors."""
     from hetmap.tasks import get_task

@@ -21,8 +21,10 @@ from pydantic import (
     model_validator,
 )
 
+from hetmap.adaptation import AdaptPolicy
 from hetmap.candidates.analog import AnalogConfig
 from hetmap.errors import ConfigError
+from hetmap.evaluation.objectives import DEFAULT_OBJECTIVES
 from hetmap.training import TrainConfig
 
 _UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
@@ -111,8 +113,9 @@ class SearchSection(Section):
     evaluations: int | None = Field(128, gt=0, description="budget: distinct mappings scored")
     seconds: float | None = Field(None, gt=0, description="budget: wall-clock limit")
     objectives: list[str] = Field(
-        default_factory=lambda: ["accuracy", "analog_mac_ratio", "digital_weight_bytes"],
-        description="what the Pareto front trades off; latency and energy come from the "
+        default_factory=lambda: list(DEFAULT_OBJECTIVES),
+        description="what the Pareto front trades off (and, unless train.stage3.objectives "
+                    "is set, what stage 3 ranks on); latency and energy come from the "
                     "hardware cost model; accuracy@1d (@1h, @1y, @<seconds>; :mean, "
                     ":mean-2std, :p10) is the accuracy after PCM programming and drift")
     constraints: list[str] = Field(
@@ -202,26 +205,14 @@ def strategy_names() -> tuple[str, ...]:
 
 
 
-class AdaptSection(Section):
-    """MPAAS widening (`method: mpaas`); the fields of `hetmap.adaptation.AdaptPolicy`."""
+class AdaptSection(AdaptPolicy):
+    """MPAAS widening (`method: mpaas`): `hetmap.adaptation.AdaptPolicy` itself, plus
+    whether the widths become searchable choices."""
 
     search: bool = Field(True, description="each widened group's width (original or adapted) "
                                            "is a searchable choice; false: every group is "
                                            "widened, as MPAAS does")
-    max_factor: float = Field(4.0, ge=1.0, description="new width <= max_factor x old width")
-    multiple_of: int = Field(8, ge=1, description="new widths are multiples of this")
-    extra_tiles: int = Field(0, ge=0, description="tiles a group may add over its count")
-    max_latency_increase: float | None = Field(
-        0.0, ge=0.0, description="how much a group's all-analog latency on the run's hardware "
-                                 "may rise (fraction; null: no limit)")
-    max_energy_increase: float | None = Field(
-        None, ge=0.0, description="the same for energy (null: no limit)")
-    init: Literal["zero", "net2wider"] = Field(
-        "zero", description="zero: fresh units with zero outgoing weights; net2wider: copies")
-    depthwise: bool = Field(True, description="widen groups with a depthwise conv inside")
-    residual: bool = Field(False, description="also widen residual streams")
-    exclude: list[str] = Field(default_factory=list,
-                               description="layer names or glob patterns never widened")
+    seed: int | None = Field(None, description="seeds the fresh units (null: the run's seed)")
 
     @model_validator(mode="after")
     def _searchable_needs_zero_init(self) -> AdaptSection:
@@ -230,12 +221,11 @@ class AdaptSection(Section):
                              "original model); set adapt.search false to use net2wider")
         return self
 
-    def policy(self, seed: int = 0) -> Any:
-        """The `AdaptPolicy` these settings describe (`seed` draws fresh units)."""
-        from hetmap.adaptation import AdaptPolicy
-
-        fields = self.model_dump(exclude={"search", "exclude"})
-        return AdaptPolicy(exclude=tuple(self.exclude), seed=seed, **fields)
+    def policy(self, seed: int = 0) -> AdaptPolicy:
+        """The `AdaptPolicy` these settings describe (`seed`, the run's, draws fresh units
+        unless `adapt.seed` is set)."""
+        fields = self.model_dump(exclude={"search", "seed"})
+        return AdaptPolicy(**fields, seed=seed if self.seed is None else self.seed)
 
 
 class RunConfig(Section):
@@ -305,4 +295,17 @@ class RunConfig(Section):
         if self.method == "mpaas" and "analog" not in self.candidates:
             raise ValueError("method 'mpaas' adapts layers to analog tiles: add 'analog' to "
                              "candidates or use method 'mps'")
+        return self
+
+    @model_validator(mode="after")
+    def _stage3_ranks_on_the_search_objectives(self) -> RunConfig:
+        """Stage 3 learns the preferences `mps` samples from, so it ranks mappings on the
+        objectives the search optimises unless `train.stage3.objectives` says otherwise
+        (filled in here, so the snapshot records what stage 3 used)."""
+        stage3 = self.train.stage3
+        searched = tuple(self.search.objectives)
+        if "objectives" not in stage3.model_fields_set and stage3.objectives != searched:
+            train = self.train.model_copy(update={"stage3": stage3.model_copy(
+                update={"objectives": searched})})
+            object.__setattr__(self, "train", train)
         return self

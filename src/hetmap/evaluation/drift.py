@@ -209,7 +209,7 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
     if input_ranges not in ("supernet", "config"):
         raise ConfigError(f"input_ranges must be 'supernet' or 'config', got {input_ranges!r}")
     mapping = (supernet.current_mapping() if mapping is None else mapping).validate(supernet)
-    full = supernet._full_choices(mapping)
+    full = supernet.full_choices(mapping)
     with torch.random.fork_rng(devices=[]):
         model = supernet.model_for(mapping)  # narrow width choices at their real shapes
         recalibrate_batchnorm(model, bn_inputs)  # the statistics the Evaluator scored with

@@ -28,9 +28,11 @@ import numpy as np
 import torch
 
 from hetmap.candidates.analog.pcm import PCMDraws, PCMModel
+from hetmap.distributed import world as _world
 from hetmap.errors import ConfigError
 from hetmap.evaluation.batchnorm import batchnorms, calibration_inputs, recalibrate_batchnorm
 from hetmap.evaluation.objectives import (
+    DEFAULT_OBJECTIVES,
     DERIVED,
     OBJECTIVES,
     Horizon,
@@ -41,8 +43,6 @@ from hetmap.evaluation.objectives import (
 )
 from hetmap.mapping import Mapping
 from hetmap.supernet import Supernet
-
-DEFAULT_OBJECTIVES = ("accuracy", "analog_mac_ratio", "digital_weight_bytes")
 
 
 class Evaluator:
@@ -112,6 +112,16 @@ class Evaluator:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.objectives)
+
+    def on(self, supernet: Supernet, reference: Mapping | float | None = None) -> Evaluator:
+        """An Evaluator with these settings (objectives, cost table, data, seed, PCM
+        statistics) on another supernet, e.g. a mapper's fine-tuned copy; fresh caches.
+        `reference`: its `accuracy_drop` reference (default: its all-fp32 mapping)."""
+        return Evaluator(supernet, self.task, objectives=self.names, cost_table=self.cost_table,
+                         bn_batches=self.bn_batches, split=self.split,
+                         val_batches=self.val_batches, batch_size=self.batch_size,
+                         device=self.device, seed=self.seed, reference=reference,
+                         accuracy_range=self.accuracy_range, draws=self.draws, pcm=self.pcm)
 
     @property
     def needs_accuracy(self) -> bool:
@@ -392,10 +402,3 @@ def _pcm_of(supernet: Supernet) -> PCMModel:
         return PCMModel()
     rpu = cand.config.to_aihwkit()
     return PCMModel.from_aihwkit(rpu.noise_model, rpu.drift_compensation)
-
-
-def _world() -> tuple[int, int]:
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0

@@ -32,6 +32,8 @@ TIME_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0,
               "y": 31536000.0}
 _HORIZON = re.compile(r"^([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)([a-z]*)$")
 _PERCENTILE = re.compile(r"^p([0-9]+(?:\.[0-9]+)?)$")
+# what the Evaluator, the search config and stage 3 optimise unless told otherwise
+DEFAULT_OBJECTIVES = ("accuracy", "analog_mac_ratio", "digital_weight_bytes")
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ def check_objectives(names: Sequence[str], has_cost_table: bool) -> tuple[Object
         names = (names,)
     if not names:
         raise ConfigError("objectives must name at least one objective, e.g. "
-                          "('accuracy', 'analog_mac_ratio', 'digital_weight_bytes')")
+                          f"{DEFAULT_OBJECTIVES}")
     if len(set(names)) != len(names):
         raise ConfigError(f"objectives repeat a name: {list(names)}")
     out = tuple(get_objective(n) for n in names)

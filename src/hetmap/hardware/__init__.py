@@ -3,7 +3,7 @@ analog/digital system, from ZigZag-backed per-layer costs cached on disk."""
 
 from hetmap.hardware.cost import LayerRecord, MappingCost
 from hetmap.hardware.graph import OpGraph, OpNode, trace_graph
-from hetmap.hardware.loader import load_hardware, parse_hardware, preset_names
+from hetmap.hardware.loader import load_hardware, parse_hardware, preset_names, register_preset
 from hetmap.hardware.spec import (
     AnalogCore,
     DigitalCore,
@@ -19,4 +19,4 @@ __all__ = ["BASELINES", "AnalogCore", "CostTable", "DigitalCore", "HardwareSpec"
            "LayerRecord", "Link", "MappingCost", "OpGraph", "OpNode", "Precision", "ZigzagCache",
            "ZigzagOptions",
            "baselines", "cost_of", "default_cache_dir", "load_hardware", "parse_hardware",
-           "preset_names", "table_for", "trace_graph"]
+           "preset_names", "register_preset", "table_for", "trace_graph"]

@@ -11,12 +11,20 @@ from pydantic import ValidationError
 
 from hetmap.errors import ConfigError
 from hetmap.hardware.spec import HardwareSpec
+from hetmap.registry import Registry
 
 PRESET_DIR = Path(__file__).parent / "presets"
+PRESETS: Registry[Path] = Registry(
+    "hardware preset", {p.stem: p for p in sorted(PRESET_DIR.glob("*.yaml"))})
+
+
+def register_preset(name: str, path: str | os.PathLike[str], *, replace: bool = False) -> None:
+    """Make a hardware YAML file loadable by `name`."""
+    PRESETS.register(name, Path(path).expanduser(), replace=replace)
 
 
 def preset_names() -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+    return tuple(sorted(PRESETS.names()))
 
 
 def parse_hardware(data: Any, source: str = "hardware spec") -> HardwareSpec:
@@ -35,7 +43,7 @@ def load_hardware(name_or_path: str | os.PathLike[str] | HardwareSpec) -> Hardwa
     if isinstance(name_or_path, HardwareSpec):
         return name_or_path
     text = str(name_or_path)
-    path = PRESET_DIR / f"{text}.yaml" if text in preset_names() else Path(text).expanduser()
+    path = PRESETS.get(text) if text in PRESETS else Path(text).expanduser()
     if not path.is_file():
         raise ConfigError(f"unknown hardware {text!r}: not a preset "
                           f"({', '.join(preset_names())}) nor a YAML file")

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hetmap.errors import HetmapError
+from hetmap.rundir import RunDir
 
 SCHEMA_VERSION = 1
 SCORE_KEYS = ("val_accuracy", "test_accuracy", "test_accuracy_1day_mean",
@@ -128,9 +129,9 @@ class Summary:
 
 
 def read_summary(obj: Any) -> Summary:
-    _version(obj, "summary.json")
+    _version(obj, RunDir.SUMMARY)
     rows = []
-    for i, raw in enumerate(_need(obj, "rows", list, "summary.json")):
+    for i, raw in enumerate(_need(obj, "rows", list, RunDir.SUMMARY)):
         where = f"summary.json.rows[{i}]"
         name = _need(raw, "name", str, where)
         raw = _canonical(raw)
@@ -161,9 +162,9 @@ def _scores(raw: Any, where: str) -> dict[str, float | None]:
 
 
 def read_front(obj: Any) -> Front:
-    _version(obj, "front.json")
+    _version(obj, RunDir.FRONT)
     members = []
-    for i, raw in enumerate(_need(obj, "members", list, "front.json")):
+    for i, raw in enumerate(_need(obj, "members", list, RunDir.FRONT)):
         where = f"front.json.members[{i}]"
         name = raw.get("name") or f"front-{i}" if isinstance(raw, dict) else f"front-{i}"
         mapping = choices_of(_need(raw, "mapping", dict, where), f"{where}.mapping")
@@ -180,7 +181,7 @@ class Layer:
 
 
 def read_inventory(obj: Any) -> list[Layer]:
-    layers = _need(obj, "layers", list, "inventory.json")
+    layers = _need(obj, "layers", list, RunDir.INVENTORY)
     return [Layer(_need(la, "name", str, f"inventory.json.layers[{i}]"),
                   float(_need(la, "macs", int | float, f"inventory.json.layers[{i}]")))
             for i, la in enumerate(layers)]
@@ -195,9 +196,9 @@ class DriftCurve:
 
 
 def read_drift(obj: Any) -> tuple[str, list[DriftCurve]]:
-    _version(obj, "drift.json")
+    _version(obj, RunDir.DRIFT)
     curves = []
-    for i, raw in enumerate(_named_list(obj, "drift.json")):
+    for i, raw in enumerate(_named_list(obj, RunDir.DRIFT)):
         where = f"drift.json.mappings[{i}]"
         key = "times" if "times" in raw else "times_s"  # DriftResult.to_dict() says times_s
         times = [float(t) for t in _need(raw, key, list, where)]
@@ -235,9 +236,9 @@ class Cost:
 
 
 def read_cost(obj: Any) -> tuple[str | None, list[Cost]]:
-    _version(obj, "cost.json")
+    _version(obj, RunDir.COST)
     out = []
-    for i, raw in enumerate(_named_list(obj, "cost.json")):
+    for i, raw in enumerate(_named_list(obj, RunDir.COST)):
         where = f"cost.json.mappings[{i}]"
         layers = []
         for j, la in enumerate(raw.get("layers") or []):

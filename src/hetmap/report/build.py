@@ -72,9 +72,9 @@ def _chosen(summary: Summary | None, front: Front | None) -> list[Row]:
 def _meta(run: RunDir) -> tuple[list[tuple[str, str]], str]:
     meta: list[tuple[str, str]] = []
     cfg: Any = None
-    if (run.root / "config.yaml").is_file():
+    if run.exists(RunDir.CONFIG):
         try:
-            cfg = yaml.safe_load((run.root / "config.yaml").read_text())
+            cfg = yaml.safe_load((run.root / RunDir.CONFIG).read_text())
         except yaml.YAMLError:
             cfg = None
     if isinstance(cfg, dict):
@@ -87,8 +87,7 @@ def _meta(run: RunDir) -> tuple[list[tuple[str, str]], str]:
             if value is not None:
                 meta.append((label, Path(str(value)).name if label == "hardware" else
                              str(value)))
-    env = run.read_json("environment.json") if (run.root / "environment.json").is_file() \
-        else None
+    env = run.read_json(RunDir.ENVIRONMENT)
     footer = "hetmap report"
     if isinstance(env, dict):
         if env.get("created"):
@@ -106,22 +105,22 @@ def _meta(run: RunDir) -> tuple[list[tuple[str, str]], str]:
 def build_report(run_dir: str | os.PathLike[str]) -> Path:
     """Write `run_dir/plots/*.png` and `run_dir/report.html`; returns the HTML path."""
     run = RunDir.open(run_dir)
-    plot_dir = run.root / "plots"
-    summary, summary_note = _load(run, "summary.json", read_summary,
+    plot_dir = run.root / RunDir.PLOTS
+    summary, summary_note = _load(run, RunDir.SUMMARY, read_summary,
                                   "the run has not finished its evaluation yet.")
-    front, front_note = _load(run, "front.json", read_front, "the search has not run yet.")
-    layers, layers_note = _load(run, "inventory.json", read_inventory,
+    front, front_note = _load(run, RunDir.FRONT, read_front, "the search has not run yet.")
+    layers, layers_note = _load(run, RunDir.INVENTORY, read_inventory,
                                 "layer widths are drawn equal instead of by MACs.")
-    drift_data, drift_note = _load(run, "drift.json", read_drift,
+    drift_data, drift_note = _load(run, RunDir.DRIFT, read_drift,
                                    "drift was not evaluated in this run.")
-    cost_data, cost_note = _load(run, "cost.json", read_cost,
+    cost_data, cost_note = _load(run, RunDir.COST, read_cost,
                                  "no hardware cost model was evaluated in this run.")
     metric = summary.metric if summary else "accuracy"
     sections = []
 
     # -- summary ------------------------------------------------------------------------
     body = html.summary_table(summary) if summary and summary.rows else \
-        html.note(summary_note or "summary.json has no rows.")
+        html.note(summary_note or f"{RunDir.SUMMARY} has no rows.")
     if summary:
         body = "".join(html.note(f"Warning: {w}") for w in summary.warnings) + body
         if summary.samples:
@@ -219,5 +218,5 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
     meta, footer = _meta(run)
     title = "hetmap report" + (f" — {summary.task}" if summary and summary.task else "")
     subtitle = f"Run directory: {run.root.resolve()}"
-    return atomic_write_text(run.root / "report.html",
+    return atomic_write_text(run.root / RunDir.REPORT,
                              html.page(title, subtitle, meta, sections, footer))

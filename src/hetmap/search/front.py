@@ -18,6 +18,7 @@ from hetmap.errors import ConfigError, MappingError
 from hetmap.evaluation.objectives import OBJECTIVES, get_objective, hypervolume, non_dominated
 from hetmap.io import atomic_write_text
 from hetmap.mapping import Mapping
+from hetmap.rundir import RunDir
 
 SCHEMA_VERSION = 1
 
@@ -191,14 +192,14 @@ class ParetoFront:
     def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
         """Write front.json and front.csv atomically into `directory`."""
         d = Path(directory)
-        return {"json": atomic_write_text(d / "front.json", self.to_json() + "\n"),
-                "csv": atomic_write_text(d / "front.csv", self.to_csv())}
+        return {"json": atomic_write_text(d / RunDir.FRONT, self.to_json() + "\n"),
+                "csv": atomic_write_text(d / RunDir.FRONT_CSV, self.to_csv())}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ParetoFront:
         """From front.json or the directory holding it."""
         p = Path(path)
-        p = p / "front.json" if p.is_dir() else p
+        p = p / RunDir.FRONT if p.is_dir() else p
         try:
             return cls.from_json(p.read_text())
         except FileNotFoundError:

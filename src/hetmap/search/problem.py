@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from hetmap.distributed import is_distributed
 from hetmap.evaluation import Evaluator, hypervolume, non_dominated, to_minimisation
 from hetmap.evaluation.objectives import Constraint
 from hetmap.mapping import Mapping
@@ -78,9 +79,12 @@ class SearchProblem:
         return _agree(done)
 
     # -- evaluation -------------------------------------------------------------------------
-    def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def evaluate(self, X: np.ndarray, evaluator: Evaluator | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Score the rows of X not seen before, up to the budget; returns the (X, F, CV)
-        of the rows actually evaluated (duplicates and over-budget rows dropped)."""
+        of the rows actually evaluated (duplicates and over-budget rows dropped).
+        `evaluator`: one with the problem's settings on other weights (`Evaluator.on`, a
+        mapper's fine-tuned copy); default: the problem's own."""
         X = np.atleast_2d(np.asarray(X, dtype=np.int64))
         fresh: list[Mapping] = []
         rows = []
@@ -99,7 +103,7 @@ class SearchProblem:
             empty = np.zeros((0, X.shape[1]), dtype=np.int64)
             return empty, np.zeros((0, len(self.objectives))), np.zeros(0)
         self._stalled = 0
-        scores = self.evaluator.scores(fresh, extra=self.extra)
+        scores = (evaluator or self.evaluator).scores(fresh, extra=self.extra)
         F = to_minimisation(scores, self.objectives)
         CV = np.array([sum(c.violation(s) for c in self.constraints) for s in scores])
         for m, s in zip(fresh, scores):
@@ -149,7 +153,7 @@ def _agree(flag: bool) -> bool:
     would otherwise let ranks disagree and deadlock in the evaluator's all-gather)."""
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if is_distributed():
         box = [flag]
         dist.broadcast_object_list(box, src=0)
         return bool(box[0])

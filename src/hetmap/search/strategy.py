@@ -10,6 +10,7 @@ import numpy as np
 
 from hetmap.errors import ConfigError
 from hetmap.evaluation import crowding_distance, pareto_ranks
+from hetmap.registry import Registry
 from hetmap.search.problem import SearchProblem
 
 
@@ -81,22 +82,19 @@ def survival_order(F: np.ndarray, CV: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.lexsort((-crowd, rank)), rank
 
 
-_STRATEGIES: dict[str, Callable[..., Strategy]] = {}
+STRATEGIES: Registry[Callable[..., Strategy]] = Registry("search strategy")
 
 
 def register_strategy(name: str, factory: Callable[..., Strategy] | None = None,
-                      *, overwrite: bool = False) -> Any:
+                      *, replace: bool = False) -> Any:
     """Register a Strategy class (or factory) under `name`; usable as a decorator."""
-    def add(f: Callable[..., Strategy]) -> Callable[..., Strategy]:
-        if name in _STRATEGIES and not overwrite:
-            raise ConfigError(f"strategy {name!r} is already registered; pass overwrite=True")
-        _STRATEGIES[name] = f
-        return f
-    return add(factory) if factory is not None else add
+    if factory is None:
+        return STRATEGIES.decorator(name, replace=replace)
+    return STRATEGIES.register(name, factory, replace=replace)
 
 
 def strategy_names() -> list[str]:
-    return sorted(_STRATEGIES)
+    return sorted(STRATEGIES.names())
 
 
 def get_strategy(name: str | Strategy, **options: Any) -> Strategy:
@@ -104,13 +102,4 @@ def get_strategy(name: str | Strategy, **options: Any) -> Strategy:
         if options:
             raise ConfigError("strategy options go to the constructor when passing an instance")
         return name
-    try:
-        factory = _STRATEGIES[name]
-    except KeyError:
-        raise ConfigError(f"unknown search strategy {name!r}; registered: "
-                          f"{', '.join(strategy_names())}") from None
-    try:
-        return factory(**options)
-    except TypeError as exc:
-        raise ConfigError(f"strategy {name!r} does not accept options {sorted(options)}: "
-                          f"{exc}") from None
+    return STRATEGIES.build(name, **options)

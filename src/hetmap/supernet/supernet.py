@@ -219,9 +219,11 @@ class Supernet(nn.Module):
     # -- objectives ------------------------------------------------------------------------
     def objectives(self, mapping: Mapping) -> Objectives:
         mapping.validate(self)
-        return self.table.evaluate(self._full_choices(mapping))
+        return self.table.evaluate(self.full_choices(mapping))
 
-    def _full_choices(self, mapping: Mapping) -> dict[str, str]:
+    def full_choices(self, mapping: Mapping) -> dict[str, str]:
+        """Every layer's candidate under `mapping`, the layers it leaves out (excluded or
+        unsearched) on their first candidate."""
         choices = {name: layer.names[0] for name, layer in self._choices.items()}
         choices.update(mapping)
         return choices
@@ -247,7 +249,7 @@ class Supernet(nn.Module):
         """A copy of the model as `mapping` builds it: every choice layer on its candidate
         (single mode), narrow width choices physically narrowed (the original shapes), no
         width choice left. The supernet is not changed."""
-        full = self._full_choices(mapping.validate(self))
+        full = self.full_choices(mapping.validate(self))
         model = copy.deepcopy(self.model)
         materialize(model, {n: full[n] == NARROW for n in self._gates},
                     [g.group for g in self._gates.values()])

@@ -4,16 +4,16 @@ pulls in neither transformers nor pycocotools; a user's own task is any
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from hetmap.errors import ConfigError
+from hetmap.registry import Registry, resolve_path
 from hetmap.tasks.base import Task
 
 TaskFactory = Callable[..., Task]
 
-_TASKS: dict[str, str | TaskFactory] = {
+TASKS: Registry[TaskFactory] = Registry("task", {
     "mnist": "hetmap.tasks.classification:mnist_task",
     "digits": "hetmap.tasks.classification:digits_task",
     "cifar10": "hetmap.tasks.cifar:cifar10_task",
@@ -22,32 +22,20 @@ _TASKS: dict[str, str | TaskFactory] = {
     "coco-seg": "hetmap.tasks.coco:coco_seg_task",
     "squad": "hetmap.tasks.qa:squad_task",
     "synthetic-qa": "hetmap.tasks.synthetic_qa:synthetic_qa_task",
-}
+}, hint=", or give a 'package.module:factory' path to your own")
 
 
-def register_task(name: str, factory: TaskFactory | str, *, overwrite: bool = False) -> None:
+def register_task(name: str, factory: TaskFactory | str, *, replace: bool = False) -> None:
     """Register a factory (or a "module:attr" path to one) under `name`."""
-    if name in _TASKS and not overwrite:
-        raise ConfigError(f"task {name!r} is already registered; pass overwrite=True to replace")
-    _TASKS[name] = factory
+    TASKS.register(name, factory, replace=replace)
 
 
 def task_names() -> list[str]:
-    return sorted(_TASKS)
+    return sorted(TASKS.names())
 
 
-def _resolve(path: str) -> TaskFactory:
-    module, sep, attr = path.partition(":")
-    if not sep or not module or not attr:
-        raise ConfigError(f"task path {path!r} must look like 'package.module:factory'")
-    try:
-        obj: Any = importlib.import_module(module)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import the task module {module!r} of {path!r}: {exc}") from exc
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ConfigError(f"module {module!r} has no attribute {attr!r} (task path {path!r})")
-        obj = getattr(obj, part)
+def _factory(path: str) -> TaskFactory:
+    obj = resolve_path(path, "task")
     if not callable(obj):
         raise ConfigError(f"{path!r} is not callable; it must be a factory returning a Task")
     return obj
@@ -64,21 +52,11 @@ def _check(task: object, origin: str) -> Task:
 
 def load_task(path: str, **options: Any) -> Task:
     """A user's task from "package.module:factory", called with `options`."""
-    return _check(_resolve(path)(**options), path)
+    return _check(_factory(path)(**options), path)
 
 
 def get_task(name: str, **options: Any) -> Task:
     """A registered task by name, or a user's by "package.module:factory" path."""
-    entry = _TASKS.get(name)
-    if entry is None:
-        if ":" in name:
-            return load_task(name, **options)
-        raise ConfigError(f"unknown task {name!r}; registered: {', '.join(task_names())}, or "
-                          "give a 'package.module:factory' path to your own")
-    factory = _resolve(entry) if isinstance(entry, str) else entry
-    try:
-        task = factory(**options)
-    except TypeError as exc:
-        raise ConfigError(f"task {name!r} does not accept the options {sorted(options)}: "
-                          f"{exc}") from None
-    return _check(task, name)
+    if name not in TASKS and ":" in name:
+        return load_task(name, **options)
+    return _check(TASKS.build(name, **options), name)

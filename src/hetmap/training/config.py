@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hetmap.errors import ConfigError
+from hetmap.evaluation.objectives import DEFAULT_OBJECTIVES
 
 RampShape = Literal["linear", "cosine", "step"]
 STAGE1_NOISE = 0.25  # default stage-1 noise level (bench/stage1_ablation.py)
@@ -93,7 +94,9 @@ class Stage3Config(_Strict):
                                description="share of uniformly sampled mappings")
     margin: float = Field(0.5, ge=0.0, description="hinge margin on log-probability gaps")
     lr: float = Field(0.05, gt=0.0)
-    objectives: tuple[str, ...] = ("accuracy", "analog_mac_ratio", "digital_weight_bytes")
+    objectives: tuple[str, ...] = Field(
+        DEFAULT_OBJECTIVES, description="what stage 3 ranks mappings on (with a cost model, "
+        "latency and energy too); in a run config, unset: search.objectives")
     bn_batches: int = Field(4, ge=0, description="Evaluator: BN recalibration batches")
     val_batches: int | None = Field(None, ge=1, description="Evaluator: None = whole split")
     eval_batch_size: int = Field(256, ge=1)

@@ -18,18 +18,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from hetmap.distributed import is_distributed, world
+
+__all__ = ["default_device", "init_from_env", "is_distributed", "shard", "world"]
+
 T = TypeVar("T")
-
-
-def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def world() -> tuple[int, int]:
-    """(world size, rank)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size(), dist.get_rank()
-    return 1, 0
 
 
 def init_from_env() -> bool:

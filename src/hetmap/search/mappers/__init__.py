@@ -8,7 +8,6 @@ from hetmap.search.mappers._common import (
     MapperStrategy,
     WorkCopy,
     anchor_genomes,
-    clone_evaluator,
 )
 from hetmap.search.mappers.anchors import AnchorsStrategy
 from hetmap.search.mappers.lionheart import LionHeartStrategy, lionheart_rpu_config
@@ -16,5 +15,5 @@ from hetmap.search.mappers.nsga2 import NSGA2Strategy
 from hetmap.search.mappers.odimo import ODiMoStrategy, cost_rows, expected_cost
 
 __all__ = ["AnchorsStrategy", "LionHeartStrategy", "MapperStrategy", "NSGA2Strategy",
-           "ODiMoStrategy", "WorkCopy", "anchor_genomes", "clone_evaluator", "cost_rows",
+           "ODiMoStrategy", "WorkCopy", "anchor_genomes", "cost_rows",
            "expected_cost", "lionheart_rpu_config"]

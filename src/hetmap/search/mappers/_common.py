@@ -22,7 +22,6 @@ import torch
 from torch import Tensor, nn
 
 from hetmap.errors import ConfigError
-from hetmap.evaluation import Evaluator
 from hetmap.inputs import call_model
 from hetmap.mapping import WIDE, Mapping, is_width_choice
 from hetmap.search.problem import SearchProblem
@@ -35,18 +34,6 @@ State = dict[str, Tensor]
 def snapshot(module: nn.Module) -> State:
     """A detached copy of every parameter and buffer."""
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def clone_evaluator(evaluator: Evaluator, supernet: Supernet,
-                    reference: float | None = None) -> Evaluator:
-    """An Evaluator on `supernet` with exactly `evaluator`'s settings."""
-    return Evaluator(supernet, evaluator.task, objectives=evaluator.names,
-                     cost_table=evaluator.cost_table, bn_batches=evaluator.bn_batches,
-                     split=evaluator.split, val_batches=evaluator.val_batches,
-                     batch_size=evaluator.batch_size, device=evaluator.device,
-                     seed=evaluator.seed, reference=reference,
-                     accuracy_range=evaluator.accuracy_range, draws=evaluator.draws,
-                     pcm=evaluator.pcm)
 
 
 def analog_rpu_config(supernet: Supernet) -> Any:
@@ -80,7 +67,7 @@ class WorkCopy:
         self.sn.set_mode("single")
         self.sn.set_noise_scale(1.0)
         reference = ev.reference_accuracy() if "accuracy_drop" in problem.extra else None
-        self.ev = clone_evaluator(ev, self.sn, reference)
+        self.ev = ev.on(self.sn, reference)
         self.base = snapshot(self.sn)
         loaders = self.task.loaders(batch_size=batch_size, seed=seed)
         from hetmap.tasks import move_batch
@@ -169,13 +156,10 @@ class WorkCopy:
         history); keeps the weights of each newly scored mapping."""
         problem = self.problem
         self.ev.cache.clear()  # the weights changed since the last call
-        shared = problem.evaluator
-        problem.evaluator = self.ev
         try:
             before = problem.evaluations
-            X, F, CV = problem.evaluate(problem.encode(list(mappings)))
+            X, F, CV = problem.evaluate(problem.encode(list(mappings)), evaluator=self.ev)
         finally:
-            problem.evaluator = shared
             self.sn.set_mode("single")
         state = self.state() if problem.evaluations > before else None
         for m in problem.mappings[before:]:
