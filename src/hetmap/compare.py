@@ -49,7 +49,7 @@ from hetmap.search import Budget, Member, ParetoFront, get_strategy, search
 from hetmap.search.mappers._common import clone_evaluator
 from hetmap.supernet import Supernet, build_supernet
 
-METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2")
+METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2", "harmonica")
 SHARED = ("mps", "random")  # strategies that search the trained supernet's shared weights
 POPULATION = ("mps", "nsga2")  # population methods: anchors go to all of them or to none
 FEW_SAMPLES = 500  # figures from fewer samples are printed with a warning
@@ -489,6 +489,15 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     t0 = time.perf_counter()
     cost_table = table_for(base, hardware, example_input=task.example_input(1))
     log(f"cost table: {time.perf_counter() - t0:.1f} s")
+    # a method needing candidates beyond `candidates` (harmonica's hybrids) gets a supernet
+    # offering them too, its own cost table, and the shared weights (`_extend`)
+    needs = {m: _extra_candidates(m, options.get(m, {})) for m in methods}
+    footings: dict[tuple[str, ...], tuple[Supernet, Any]] = {(): (base, cost_table)}
+    for extra in sorted(set(needs.values()) - {()}):
+        ext = build_supernet(model, task.example_input(64), candidates=(*candidates, *extra),
+                             analog=analog)
+        footings[extra] = (ext, table_for(ext, hardware, example_input=task.example_input(1)))
+    footing = {m: footings[needs[m]] for m in methods}
     result = Comparison([], [], settings={"methods": list(methods), "seeds": seed_list,
                                           "drift_repeats": drift_repeats,
                                           "drift_times": list(drift_times),
@@ -496,7 +505,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
                                               m: str(Budget.of(budgets.get(m, 24)))
                                               for m in methods}})
     for seed in seed_list:
-        _one_seed(result, task, base, cost_table, methods, budgets, options, seed,
+        _one_seed(result, task, base, cost_table, footing, methods, budgets, options, seed,
                   train_config=train_config, stage3=stage3, anchors=anchors,
                   bn_batches=bn_batches, val_batches=val_batches, batch_size=batch_size,
                   accuracy_window=accuracy_window, drift_times=tuple(drift_times),
@@ -508,7 +517,8 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
 
 
 def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
-              methods: Sequence[str], budgets: dict[str, Any],
+              footing: dict[str, tuple[Supernet, Any]], methods: Sequence[str],
+              budgets: dict[str, Any],
               options: dict[str, dict[str, Any]], seed: int, *, train_config: Any,
               stage3: dict[str, Any] | None, anchors: bool, bn_batches: int,
               val_batches: int | None, batch_size: int, accuracy_window: float,
@@ -529,6 +539,10 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
 
     fronts: dict[str, ParetoFront] = {}
     weights: dict[str, Callable[[Mapping], Any]] = {}
+    starts = {id(base): (trained, ev0)}  # per supernet of `footing`: its start, its Evaluator
+    for own, own_cost in footing.values():
+        if id(own) not in starts:
+            starts[id(own)] = (_extend(trained, own), _evaluator_like(ev0, own, own_cost))
     for name in methods:
         opts = dict(options.get(name, {}))
         if name in POPULATION:
@@ -537,12 +551,13 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
         budget = Budget.of(budgets.get(name, 24))
         log(f"seed {seed}: {name}: {budget}")
         stage3_evals = 0
+        start, ev = starts[id(footing[name][0])]
         with Meter() as meter:
-            sn = copy.deepcopy(trained)
+            sn = copy.deepcopy(start)
             if name == "mps":
                 stage3_evals = _stage3(sn, task, cost_table, ev0, stage3, seed)
             search_start = time.perf_counter()
-            front = search(sn, clone_evaluator(ev0, sn), strategy=strat, budget=budget,
+            front = search(sn, clone_evaluator(ev, sn), strategy=strat, budget=budget,
                            seed=seed)
         extra = int(getattr(strat, "stats", {}).get("extra_evaluations", 0))
         curve = [(meter.passes_at(search_start + s), h) for _, h, s in front.history]
@@ -554,24 +569,25 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
         weights[name] = (lambda m, s=snaps, owner=sn: s.get(m) if m in s else owner)
         log(f"seed {seed}: {name}: {len(front)} on front, {run.evaluations} evaluations "
             f"({stage3_evals} stage 3, {extra} drift scorings), {meter.compute}")
-    _final_scoring(result, task, base, cost_table, ev0, fronts, weights, seed,
+    _final_scoring(result, task, footing, ev0, fronts, weights, seed,
                    drift_times=drift_times, drift_repeats=drift_repeats,
                    drift_batches=drift_batches, drift_members=drift_members, log=log)
 
 
-def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: Any,
+def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Supernet, Any]],
                    ev0: Evaluator, fronts: dict[str, ParetoFront],
                    weights: dict[str, Callable[[Mapping], Any]], seed: int, *,
                    drift_times: tuple[float, ...], drift_repeats: int,
                    drift_batches: int | None, drift_members: int,
                    log: Callable[[str], Any]) -> None:
-    """Every front member re-scored on the test split, one chip model, one scoring path."""
+    """Every front member re-scored on the test split, one chip model, one scoring path
+    (each method on the supernet and cost table of its `footing`; one normalisation, ev0's)."""
     from hetmap.evaluation.drift import evaluate_drift
     from hetmap.search.mappers._common import analog_rpu_config
     from hetmap.tasks import final_scoring
 
-    scratch = copy.deepcopy(base)
-    rpu = analog_rpu_config(base)
+    scratches: dict[int, Supernet] = {}
+    rpu = analog_rpu_config(ev0.supernet)
     ideal, ref = ev0.reference_point()
     runs = {r.method: r for r in result.runs if r.seed == seed}
     result.fronts[seed] = {}
@@ -580,6 +596,8 @@ def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: An
                                 max_batches=drift_batches)
         result.settings["test_samples"] = samples
         for name, front in fronts.items():
+            base, cost_table = footing[name]
+            scratch = scratches.setdefault(id(base), copy.deepcopy(base))
             members, drift = [], {}
             chosen = set(_spread(front.members, drift_members))
             for i, member in enumerate(front.members):
@@ -595,8 +613,9 @@ def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: An
                                               split="test", batch_size=ev0.batch_size,
                                               max_batches=drift_batches, rpu_config=rpu,
                                               bn_batches=ev0.bn_batches)
-            hw = ev0.hardware([m.mapping for m in members])
-            cost = cost_table.evaluate_indices(ev0.indices([m.mapping for m in members]),
+            own = _evaluator_like(ev0, base, cost_table)
+            hw = own.hardware([m.mapping for m in members])
+            cost = cost_table.evaluate_indices(own.indices([m.mapping for m in members]),
                                                check_tiles=False)
             fr = ParetoFront(members, ev0.names, (), list(front.history), front.evaluations,
                              front.wall_time, name, seed, ideal, ref)
@@ -649,6 +668,39 @@ def _registered() -> list[str]:
     from hetmap.search import strategy_names
 
     return strategy_names()
+
+
+def _extra_candidates(method: str, options: dict[str, Any]) -> tuple[str, ...]:
+    """Candidates `method` needs beyond the compared ones: harmonica's hybrids."""
+    if method != "harmonica":
+        return ()
+    from hetmap.search.mappers.harmonica import required_candidates
+
+    return required_candidates(options.get("fractions"))
+
+
+def _extend(trained: Supernet, wider: Supernet) -> Supernet:
+    """A copy of `wider` (the same model offering more candidates) holding `trained`'s
+    weights and every state the two share (parameter and buffer names and shapes)."""
+    out = copy.deepcopy(wider)
+    own = out.state_dict()
+    with torch.no_grad():
+        for key, value in trained.state_dict().items():
+            if key in own and own[key].shape == value.shape:
+                own[key].copy_(value)
+    for name, choice in out.choice_layers():  # the stage-2 noise scales, candidate by candidate
+        known = trained.choice_layer(name).candidates
+        for cand in choice.all_candidates():
+            if cand.name in known:
+                cand.set_noise_scale(known[cand.name].noise_scale)
+    return out
+
+
+def _evaluator_like(ev: Evaluator, supernet: Supernet, cost_table: Any) -> Evaluator:
+    """`ev`'s settings (normalisation included) on another supernet and its cost table."""
+    if supernet is ev.supernet:
+        return ev
+    return clone_evaluator(ev, supernet, cost_table=cost_table)
 
 
 def _weights_on(scratch: Supernet, source: Any) -> Supernet:

@@ -7,6 +7,7 @@ from typing import Any
 
 from hetmap.candidates.base import Candidate
 from hetmap.candidates.digital import FloatCandidate, IntCandidate
+from hetmap.candidates.hybrid import HYBRID_FRACTIONS, HybridSplit, add_split, hybrid_factory
 from hetmap.candidates.skip import SkipCandidate
 from hetmap.errors import UnknownCandidateError
 from hetmap.layers import LayerSpec
@@ -29,6 +30,8 @@ _FACTORIES: dict[str, Factory] = {
     "analog": _analog,
     "skip": lambda spec, o: SkipCandidate("skip", spec),
 }
+_FACTORIES.update({add_split(s): hybrid_factory(s)
+                   for s in (HybridSplit(f) for f in HYBRID_FRACTIONS)})
 
 
 def candidate_names() -> tuple[str, ...]:
@@ -40,6 +43,15 @@ def register_candidate(name: str, factory: Factory) -> None:
     if not name.isidentifier():
         raise ValueError(f"candidate names must be identifiers, got {name!r}")
     _FACTORIES[name] = factory
+
+
+def register_hybrid(fraction: float, digital: str = "int8") -> str:
+    """Add the hybrid candidate computing `fraction` of each layer's rows on `digital`
+    (hetmap.candidates.hybrid); returns its name (e.g. "hybrid20")."""
+    split = HybridSplit(float(fraction), digital)
+    if split.name not in _FACTORIES:
+        _FACTORIES[add_split(split)] = hybrid_factory(split)
+    return split.name
 
 
 def check_candidate(name: str) -> None:

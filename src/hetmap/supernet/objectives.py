@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from hetmap.candidates.hybrid import digital_share
 from hetmap.inventory import Inventory, LayerInfo
 from hetmap.inventory.variants import VARIANTS, ShapeVariants
 
@@ -40,6 +41,9 @@ class CandidateFacts:
     target: str  # "digital", "analog" or "none"
     weight_bits: int
     bias_bits: int
+    # analog-target only: rows computed digitally at weight_bits (a hybrid; per layer,
+    # `hetmap.candidates.hybrid.digital_share` of the weights and MACs)
+    digital_fraction: float = 0.0
 
 
 class ObjectiveTable:
@@ -88,9 +92,11 @@ class ObjectiveTable:
             self.executed_macs[i, j] = layer.macs
             self.params[i, j] += spec.params
             if f.target == "analog":
-                self.analog_macs[i, j] = layer.macs
-                self.tiles[i, j] = layer.tiles
-                self.cells[i, j] = spec.weight_numel
+                share = digital_share(spec, f.digital_fraction)
+                self.analog_macs[i, j] = layer.macs * (1.0 - share)
+                self.tiles[i, j] = layer.tiles  # a hybrid's digital rows are not repacked
+                self.cells[i, j] = spec.weight_numel * (1.0 - share)
+                self.digital_bytes[i, j] = spec.weight_numel * share * f.weight_bits / 8
             else:
                 self.digital_bytes[i, j] = (spec.weight_numel * f.weight_bits
                                             + bias * f.bias_bits) / 8

@@ -38,10 +38,12 @@ def snapshot(module: nn.Module) -> State:
 
 
 def clone_evaluator(evaluator: Evaluator, supernet: Supernet,
-                    reference: float | None = None) -> Evaluator:
-    """An Evaluator on `supernet` with exactly `evaluator`'s settings."""
+                    reference: float | None = None, cost_table: Any = None) -> Evaluator:
+    """An Evaluator on `supernet` with exactly `evaluator`'s settings (`cost_table`: that
+    of a supernet offering other candidates; default `evaluator`'s)."""
+    table = evaluator.cost_table if cost_table is None else cost_table
     return Evaluator(supernet, evaluator.task, objectives=evaluator.names,
-                     cost_table=evaluator.cost_table, bn_batches=evaluator.bn_batches,
+                     cost_table=table, bn_batches=evaluator.bn_batches,
                      split=evaluator.split, val_batches=evaluator.val_batches,
                      batch_size=evaluator.batch_size, device=evaluator.device,
                      seed=evaluator.seed, reference=reference,
