@@ -262,7 +262,8 @@ class Comparison:
             out.append(row)
         return out
 
-    def ratios(self, ours: str = "mps", others: Sequence[str] = ("lionheart", "odimo")
+    def ratios(self, ours: str = "mps",
+               others: Sequence[str] = ("lionheart", "odimo", "harmonica")
                ) -> dict[str, dict[str, float]]:
         """Mean test hypervolume (ours / theirs) and CPU-time (theirs / ours) ratios."""
         s = {r["method"]: r for r in self.summary()}

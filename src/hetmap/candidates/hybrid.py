@@ -70,7 +70,7 @@ def hybrid_split(candidate: str) -> HybridSplit | None:
 
 def digital_rows(spec: LayerSpec, fraction: float) -> int:
     """Crossbar rows of `spec` computed digitally at `fraction` (rounded to nearest)."""
-    return min(spec.rows, int(round(fraction * spec.rows)))
+    return min(spec.rows, round(fraction * spec.rows))
 
 
 def digital_share(spec: LayerSpec, fraction: float) -> float:

@@ -27,9 +27,9 @@ import torch
 from torch import Tensor, nn
 
 from hetmap.candidates import Candidate, CandidateLayer
-from hetmap.candidates.hybrid import HybridCandidate, HybridLayer
 from hetmap.candidates.analog import AnalogConfig
 from hetmap.candidates.analog.engine import clip_weight
+from hetmap.candidates.hybrid import HybridCandidate, HybridLayer
 from hetmap.errors import ConfigError, ModelError
 from hetmap.evaluation.batchnorm import batchnorms, calibration_inputs, recalibrate_batchnorm
 from hetmap.inputs import ModelInput

@@ -19,5 +19,6 @@ from hetmap.search.mappers.nsga2 import NSGA2Strategy
 from hetmap.search.mappers.odimo import ODiMoStrategy, cost_rows, expected_cost
 
 __all__ = ["AnchorsStrategy", "HarmonicaStrategy", "LionHeartStrategy", "MapperStrategy",
-           "NSGA2Strategy", "ODiMoStrategy", "WorkCopy", "anchor_genomes", "clone_evaluator", "cost_rows",
-           "expected_cost", "hybrid_candidates", "lionheart_rpu_config", "share_state"]
+           "NSGA2Strategy", "ODiMoStrategy", "WorkCopy", "anchor_genomes", "clone_evaluator",
+           "cost_rows", "expected_cost", "hybrid_candidates", "lionheart_rpu_config",
+           "share_state"]
