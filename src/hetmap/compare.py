@@ -701,7 +701,9 @@ def _evaluator_like(ev: Evaluator, supernet: Supernet, cost_table: Any) -> Evalu
     """`ev`'s settings (normalisation included) on another supernet and its cost table."""
     if supernet is ev.supernet:
         return ev
-    return clone_evaluator(ev, supernet, cost_table=cost_table)
+    out = clone_evaluator(ev, supernet, cost_table=cost_table)
+    out._bounds = ev.bounds()  # one normalisation: the shared supernet's ideal and worst
+    return out
 
 
 def _weights_on(scratch: Supernet, source: Any) -> Supernet:
