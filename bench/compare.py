@@ -1,13 +1,15 @@
 """Competing mappers on the same footing (hetmap.compare): anchors (uniform references),
 random, mps (hetmap: stage 3 + search), lionheart (Lammie et al., as published), odimo
-(Risso et al.) and nsga2, every one starting from the same pretrained model and the same
-stage-1/2 trained supernet, over several seeds; selection on validation, every figure
-reported on the test split. Prints one table, mean ± std over seeds per method: best test
-accuracy at 0 s and 1 day after programming, hypervolume (test; validation as searched),
+(Risso et al.), nsga2 and harmonica (Behnam et al.: every layer analog with its sensitive
+rows digital, a sweep of the digital share), every one starting from the same pretrained
+model and the same stage-1/2 trained supernet, over several seeds; selection on validation,
+every figure reported on the test split. Prints one table, mean ± std over seeds per method:
+best test accuracy at 0 s and 1 day after programming, hypervolume (test; validation as searched),
 evaluations, training and evaluation compute (sample-passes), wall and CPU time; writes
 compare.md/csv and compare.png (hypervolume versus compute for every method).
 
 Usage: .venv/bin/python bench/compare.py [--task mnist] [--model resnet8] [--seeds 3]
+       [--methods anchors,mps,harmonica]
 The pretrained model is cached under --out. Budgets are the same small ones for every
 method family (see --help and docs/compare.md); timings on a shared machine are noisy, CPU
 time is the steadier one.
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from hetmap.compare import compare
+from hetmap.compare import METHODS, compare
 from hetmap.tasks import get_task, load_checkpoint
 from hetmap.training import make_config, pretrain
 
@@ -50,6 +52,8 @@ def main() -> None:
                    help="validation batches per LionHeart score (default: all)")
     p.add_argument("--lh-rounds", type=int, default=2,
                    help="LionHeart's cap on training rounds per conversion")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated methods (default: {','.join(METHODS)})")
     p.add_argument("--anchors", action="store_true",
                    help="give uniform anchors to every population method (default: none)")
     p.add_argument("--out", default="runs/bench_compare")
@@ -78,9 +82,11 @@ def main() -> None:
         "odimo": {"lambdas": (0.0, 0.5, 4.0), "warmup_steps": steps, "steps": 2 * steps,
                   "finetune_steps": steps // 2, **common},
         "nsga2": {"pop_size": 6, "finetune_steps": 2, **common},
+        "harmonica": {"batch_size": 64, "train_batches": 1},  # no retraining
     }
     budgets = {"anchors": 8, "mps": args.budget, "random": args.budget,
-               "lionheart": 40, "odimo": 8, "nsga2": args.budget}
+               "lionheart": 40, "odimo": 8, "nsga2": args.budget, "harmonica": 5}
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     n = args.stage_steps
 
     def train_config(seed: int):
@@ -93,7 +99,7 @@ def main() -> None:
           f"{args.repeats} programmings x {args.drift_members} members per method; "
           f"anchors: {'every population method' if args.anchors else 'none'}", flush=True)
     start = time.perf_counter()
-    result = compare(task, model, args.hardware, budgets=budgets, options=options,
+    result = compare(task, model, args.hardware, methods, budgets=budgets, options=options,
                      train_config=train_config,
                      stage3={"steps": args.stage3_steps, "n_mappings": 8},
                      anchors=args.anchors, drift_repeats=args.repeats,

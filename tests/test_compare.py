@@ -139,3 +139,25 @@ def test_method_specs_are_checked(tmp_path) -> None:
         method_specs(["mps", MethodSpec("mps", "random")])
     with pytest.raises(ConfigError, match="unknown methods"):
         method_specs([MethodSpec("x", "no-such-strategy")])
+
+
+def test_harmonica_is_compared_on_a_supernet_offering_its_hybrids(tmp_path) -> None:
+    res = _run(tmp_path, methods=("anchors", "harmonica"), seeds=1,
+               budgets={"anchors": 4, "harmonica": 4},
+               options={"anchors": {"train_steps": 1, "patience": None, **SMALL},
+                        "harmonica": {"fractions": (0.05, 0.1), **SMALL}},
+               drift_members=4)
+    assert res.methods == ["anchors", "harmonica"]
+    run = res.of("harmonica")[0]
+    assert run.evaluations == 4 and run.compute.train_passes == 0  # no retraining
+    rows = [r for r in res.rows if r["method"] == "harmonica"]
+    assert rows and all(r["test_samples"] > 0 for r in rows)
+    drifted = [r for r in rows if r["test@86400"] is not None]
+    # a hybrid member scored after drift: analog rows on aihwkit, sensitive rows digital
+    assert any(0 < r["analog_mac_ratio"] < 1 for r in drifted)
+    front = res.fronts[0]["harmonica"]
+    used = {c for m in front.members for c in m.mapping.values()}
+    assert used <= {"analog", "hybrid5", "hybrid10", "int8"}
+    # the other methods' supernet offers no hybrid: their search space is unchanged
+    assert all(not c.startswith("hybrid") for m in res.fronts[0]["anchors"].members
+               for c in m.mapping.values())

@@ -48,7 +48,7 @@ from hetmap.mapping import Mapping
 from hetmap.search import Budget, Member, ParetoFront, get_strategy, search
 from hetmap.supernet import Supernet, build_supernet
 
-METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2")
+METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2", "harmonica")
 SHARED = ("mps", "random")  # strategies that search the trained supernet's shared weights
 POPULATION = ("mps", "nsga2")  # population methods: anchors go to all of them or to none
 FEW_SAMPLES = 500  # figures from fewer samples are printed with a warning
@@ -300,7 +300,8 @@ class Comparison:
             out.append(row)
         return out
 
-    def ratios(self, ours: str = "mps", others: Sequence[str] = ("lionheart", "odimo")
+    def ratios(self, ours: str = "mps",
+               others: Sequence[str] = ("lionheart", "odimo", "harmonica")
                ) -> dict[str, dict[str, float]]:
         """Mean test hypervolume (ours / theirs) and CPU-time (theirs / ours) ratios."""
         s = {r["method"]: r for r in self.summary()}
@@ -528,6 +529,16 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     t0 = time.perf_counter()
     cost_table = table_for(base, hardware, example_input=task.example_input(1))
     log(f"cost table: {time.perf_counter() - t0:.1f} s")
+    # a method needing candidates beyond `candidates` (harmonica's hybrids) gets a supernet
+    # offering them too, its own cost table, and the shared weights (`_extend`)
+    needs = {s.label: _extra_candidates(s.strategy, {**s.options, **options.get(s.label, {})})
+             for s in specs}
+    footings: dict[tuple[str, ...], tuple[Supernet, Any]] = {(): (base, cost_table)}
+    for extra in sorted(set(needs.values()) - {()}):
+        ext = build_supernet(model, task.example_input(64), candidates=(*candidates, *extra),
+                             analog=analog)
+        footings[extra] = (ext, table_for(ext, hardware, example_input=task.example_input(1)))
+    footing = {label: footings[need] for label, need in needs.items()}
     result = Comparison([], [], settings={"methods": [s.label for s in specs],
                                           "seeds": seed_list,
                                           "drift_repeats": drift_repeats,
@@ -536,7 +547,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
                                               s.label: str(Budget.of(budgets.get(s.label, 24)))
                                               for s in specs}})
     for seed in seed_list:
-        _one_seed(result, task, base, cost_table, specs, budgets, options, seed,
+        _one_seed(result, task, base, cost_table, footing, specs, budgets, options, seed,
                   train_config=train_config, stage3=stage3, anchors=anchors,
                   bn_batches=bn_batches, val_batches=val_batches, batch_size=batch_size,
                   draws=draws, accuracy_window=accuracy_window, drift_times=tuple(drift_times),
@@ -548,7 +559,8 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
 
 
 def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
-              methods: Sequence[MethodSpec], budgets: dict[str, Any],
+              footing: dict[str, tuple[Supernet, Any]], methods: Sequence[MethodSpec],
+              budgets: dict[str, Any],
               options: dict[str, dict[str, Any]], seed: int, *, train_config: Any,
               stage3: dict[str, Any] | None, anchors: bool, bn_batches: int,
               val_batches: int | None, batch_size: int, draws: int, accuracy_window: float,
@@ -569,6 +581,11 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
 
     fronts: dict[str, ParetoFront] = {}
     weights: dict[str, Callable[[Mapping], Any]] = {}
+    starts = {id(base): (trained, ev0)}  # per supernet of `footing`: its start, its Evaluator
+    for own, own_cost in footing.values():
+        if id(own) not in starts:
+            starts[id(own)] = (_extend(trained, own),
+                               ev0.on(own, cost_table=own_cost, same_normalisation=True))
     for spec in methods:
         name = spec.label
         opts = {**spec.options, **options.get(name, {})}
@@ -578,15 +595,10 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
         budget = Budget.of(budgets.get(name, 24))
         log(f"seed {seed}: {name}: {budget}")
         stage3_evals = 0
+        start, own_ev = starts[id(footing[name][0])]
         with Meter() as meter:
-            sn = copy.deepcopy(trained)
-            ev = ev0.on(sn)
-            if spec.objectives is not None:
-                ev = Evaluator(sn, task, objectives=spec.objectives, cost_table=cost_table,
-                               bn_batches=ev0.bn_batches, val_batches=ev0.val_batches,
-                               batch_size=ev0.batch_size, device=ev0.device, seed=seed,
-                               accuracy_range=ev0.accuracy_range, draws=ev0.draws,
-                               pcm=ev0.pcm)
+            sn = copy.deepcopy(start)
+            ev = own_ev.on(sn, objectives=spec.objectives)
             if spec.strategy == "mps":
                 stage3_evals = _stage3(sn, task, cost_table, ev0, stage3, seed,
                                        objectives=spec.objectives)
@@ -603,24 +615,25 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
         weights[name] = (lambda m, s=snaps, owner=sn: s.get(m) if m in s else owner)
         log(f"seed {seed}: {name}: {len(front)} on front, {run.evaluations} evaluations "
             f"({stage3_evals} stage 3, {extra} drift scorings), {meter.compute}")
-    _final_scoring(result, task, base, cost_table, ev0, fronts, weights, seed,
+    _final_scoring(result, task, footing, ev0, fronts, weights, seed,
                    drift_times=drift_times, drift_repeats=drift_repeats,
                    drift_batches=drift_batches, drift_members=drift_members, log=log)
 
 
-def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: Any,
+def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Supernet, Any]],
                    ev0: Evaluator, fronts: dict[str, ParetoFront],
                    weights: dict[str, Callable[[Mapping], Any]], seed: int, *,
                    drift_times: tuple[float, ...], drift_repeats: int,
                    drift_batches: int | None, drift_members: int,
                    log: Callable[[str], Any]) -> None:
-    """Every front member re-scored on the test split, one chip model, one scoring path."""
+    """Every front member re-scored on the test split, one chip model, one scoring path
+    (each method on the supernet and cost table of its `footing`; one normalisation, ev0's)."""
     from hetmap.evaluation.drift import evaluate_drift
     from hetmap.search.mappers._common import analog_rpu_config
     from hetmap.tasks import final_scoring
 
-    scratch = copy.deepcopy(base)
-    rpu = analog_rpu_config(base)
+    scratches: dict[int, Supernet] = {}
+    rpu = analog_rpu_config(ev0.supernet)
     ideal, ref = ev0.reference_point()
     runs = {r.method: r for r in result.runs if r.seed == seed}
     result.fronts[seed] = {}
@@ -629,6 +642,8 @@ def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: An
                                 max_batches=drift_batches)
         result.settings["test_samples"] = samples
         for name, front in fronts.items():
+            base, cost_table = footing[name]
+            scratch = scratches.setdefault(id(base), copy.deepcopy(base))
             members, drift = [], {}
             chosen = set(range(len(front.members)) if name in DRIFT_ALL
                          else _spread(front.members, drift_members))
@@ -645,8 +660,10 @@ def _final_scoring(result: Comparison, task: Any, base: Supernet, cost_table: An
                                               split="test", batch_size=ev0.batch_size,
                                               max_batches=drift_batches, rpu_config=rpu,
                                               bn_batches=ev0.bn_batches)
-            hw = ev0.hardware([m.mapping for m in members])
-            cost = cost_table.evaluate_indices(ev0.indices([m.mapping for m in members]),
+            own = ev0 if base is ev0.supernet else ev0.on(base, cost_table=cost_table,
+                                                          same_normalisation=True)
+            hw = own.hardware([m.mapping for m in members])
+            cost = cost_table.evaluate_indices(own.indices([m.mapping for m in members]),
                                                check_tiles=False)
             fr = ParetoFront(members, ev0.names, (), list(front.history), front.evaluations,
                              front.wall_time, name, seed, ideal, ref)
@@ -708,6 +725,32 @@ def _registered() -> list[str]:
     from hetmap.search import strategy_names
 
     return strategy_names()
+
+
+def _extra_candidates(strategy: str, options: dict[str, Any]) -> tuple[str, ...]:
+    """Candidates `strategy` needs beyond the compared ones: harmonica's hybrids."""
+    if strategy != "harmonica":
+        return ()
+    from hetmap.search.mappers.harmonica import required_candidates
+
+    return required_candidates(options.get("fractions"))
+
+
+def _extend(trained: Supernet, wider: Supernet) -> Supernet:
+    """A copy of `wider` (the same model offering more candidates) holding `trained`'s
+    weights and every state the two share (parameter and buffer names and shapes)."""
+    out = copy.deepcopy(wider)
+    own = out.state_dict()
+    with torch.no_grad():
+        for key, value in trained.state_dict().items():
+            if key in own and own[key].shape == value.shape:
+                own[key].copy_(value)
+    for name, choice in out.choice_layers():  # the stage-2 noise scales, candidate by candidate
+        known = trained.choice_layer(name).candidates
+        for cand in choice.all_candidates():
+            if cand.name in known:
+                cand.set_noise_scale(known[cand.name].noise_scale)
+    return out
 
 
 def _weights_on(scratch: Supernet, source: Any) -> Supernet:

@@ -38,6 +38,12 @@ class Candidate(nn.Module):
     def bias_bits(self) -> int:
         return 0
 
+    @property
+    def digital_fraction(self) -> float:
+        """Of an analog-target candidate, the share of its weights computed digitally at
+        `weight_bits` (a hybrid's; 0 for every other candidate)."""
+        return 0.0
+
     def set_noise_scale(self, scale: float) -> None:
         """Strength of this candidate's non-idealities in [0, 1] (the stage-2 ramp)."""
         if not 0.0 <= scale <= 1.0:

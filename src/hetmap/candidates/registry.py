@@ -7,6 +7,7 @@ from typing import Any
 
 from hetmap.candidates.base import Candidate
 from hetmap.candidates.digital import FloatCandidate, IntCandidate
+from hetmap.candidates.hybrid import HYBRID_FRACTIONS, HybridSplit, add_split, hybrid_factory
 from hetmap.candidates.skip import SkipCandidate
 from hetmap.errors import UnknownCandidateError
 from hetmap.layers import LayerSpec
@@ -30,6 +31,8 @@ CANDIDATES: Registry[Factory] = Registry("candidate", {
     "analog": _analog,
     "skip": lambda spec, o: SkipCandidate("skip", spec),
 }, error=UnknownCandidateError)
+for _split in (HybridSplit(f) for f in HYBRID_FRACTIONS):
+    CANDIDATES.register(add_split(_split), hybrid_factory(_split))
 
 
 def candidate_names() -> tuple[str, ...]:
@@ -41,6 +44,15 @@ def register_candidate(name: str, factory: Factory, *, replace: bool = False) ->
     if not name.isidentifier():
         raise ValueError(f"candidate names must be identifiers, got {name!r}")
     CANDIDATES.register(name, factory, replace=replace)
+
+
+def register_hybrid(fraction: float, digital: str = "int8") -> str:
+    """Add the hybrid candidate computing `fraction` of each layer's rows on `digital`
+    (hetmap.candidates.hybrid); returns its name (e.g. "hybrid20")."""
+    split = HybridSplit(float(fraction), digital)
+    if split.name not in CANDIDATES:
+        CANDIDATES.register(add_split(split), hybrid_factory(split))
+    return split.name
 
 
 def check_candidate(name: str) -> None:

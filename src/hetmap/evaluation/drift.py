@@ -2,7 +2,9 @@
 layers as aihwkit analog layers (PCM programming noise, conductance drift, read noise,
 global drift compensation), programmed once per repeat with a seeded draw, then drifted to
 each time (1 s to 1 year by default) and scored; digital layers fake-quantized at their
-bit-width by hetmap's own candidates; skipped layers removed.
+bit-width by hetmap's own candidates; skipped layers removed; a hybrid layer (Harmonica)
+split into its analog rows, deployed like an analog layer, plus its digital rows kept on its
+integer candidate (`HybridLayer`, the outputs summed).
 
 The analog part is aihwkit's own `convert_to_analog` applied to the mapped layers only, so
 an all-analog mapping gives exactly aihwkit's numbers for the same model, rpu config and
@@ -22,11 +24,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from hetmap.candidates import CandidateLayer
+from hetmap.candidates import Candidate, CandidateLayer
 from hetmap.candidates.analog import AnalogConfig
 from hetmap.candidates.analog.engine import clip_weight
+from hetmap.candidates.hybrid import HybridCandidate, HybridLayer
 from hetmap.errors import ConfigError, ModelError
 from hetmap.evaluation.batchnorm import batchnorms, calibration_inputs, recalibrate_batchnorm
 from hetmap.inputs import ModelInput
@@ -89,13 +92,14 @@ class DriftResult:
 
 
 # -- deployment ----------------------------------------------------------------------------
-def _plain_layer(choice: ChoiceLayer, analog_config: AnalogConfig | None = None) -> nn.Module:
-    """An ordinary nn.Linear/Conv with (a copy of) the shared weights; for an analog layer,
-    the weights its analog path computes with (clipped by `analog_config`'s rule, as in
-    training and in the Evaluator's scores)."""
+def _plain_layer(choice: ChoiceLayer, analog_config: AnalogConfig | None = None,
+                 weight: Tensor | None = None) -> nn.Module:
+    """An ordinary nn.Linear/Conv with (a copy of) the shared weights (or `weight`); for an
+    analog layer, the weights its analog path computes with (clipped by `analog_config`'s
+    rule, as in training and in the Evaluator's scores)."""
     layer = choice.spec.make_module()
-    weight = choice.weight if analog_config is None else clip_weight(choice.weight,
-                                                                     analog_config)
+    weight = choice.weight if weight is None else weight
+    weight = weight if analog_config is None else clip_weight(weight, analog_config)
     with torch.no_grad():
         layer.weight.copy_(weight)
         if choice.bias is not None:
@@ -151,10 +155,13 @@ def _analog_tiles_by_slice(layer: nn.Module) -> list[list[nn.Module]]:
     return [[module]]
 
 
-def _copy_input_ranges(analog_layer: nn.Module, choice: ChoiceLayer) -> None:
+def _copy_input_ranges(analog_layer: nn.Module, choice: ChoiceLayer,
+                       cand: Candidate | None = None) -> None:
     """Give each aihwkit tile the input range the supernet learned for its row slice
-    (aihwkit splits rows over tiles exactly as hetmap's engine does)."""
-    cand = choice.candidates["analog"] if "analog" in choice.candidates else None  # noqa: SIM401
+    (aihwkit splits rows over tiles exactly as hetmap's engine does); `cand`: the analog
+    candidate holding the ranges (default: the layer's `analog`)."""
+    if cand is None:
+        cand = choice.candidates["analog"] if "analog" in choice.candidates else None  # noqa: SIM401
     ranges = getattr(cand, "input_range", None)
     if ranges is None:
         return
@@ -214,15 +221,23 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
         model = supernet.model_for(mapping)  # narrow width choices at their real shapes
         recalibrate_batchnorm(model, bn_inputs)  # the statistics the Evaluator scored with
         analog: dict[str, ChoiceLayer] = {}
+        ranges: dict[str, Candidate] = {}  # converted layer -> the candidate with its ranges
         for name, choice in list(model.named_modules()):
             if not isinstance(choice, ChoiceLayer):
                 continue
             cand_name = full[name]
             cand = choice.candidates[cand_name]
-            if cand.target == "analog":
-                module, part = _analog_layer(choice, _analog_config(cand))
+            if isinstance(cand, HybridCandidate):
+                part = _hybrid_layer(choice, cand)
+                model.set_submodule(name, part)
+                if isinstance(part, HybridLayer):
+                    analog[f"{name}.analog"], ranges[f"{name}.analog"] = choice, cand.analog
+                elif not isinstance(part, CandidateLayer):
+                    analog[name], ranges[name] = choice, cand.analog
+            elif cand.target == "analog":
+                module, sub = _analog_layer(choice, _analog_config(cand))
                 model.set_submodule(name, module)
-                analog[f"{name}.{part}" if part else name] = choice
+                analog[f"{name}.{sub}" if sub else name] = choice
             elif cand.target == "none":
                 model.set_submodule(name, nn.Identity())
             elif cand_name == "fp32":
@@ -241,8 +256,22 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
             if input_ranges == "supernet":
                 root = getattr(model, "module", model)  # aihwkit's AnalogWrapper
                 for name, choice in analog.items():
-                    _copy_input_ranges(_find(model, root, name), choice)
+                    _copy_input_ranges(_find(model, root, name), choice, ranges.get(name))
     return model.eval()
+
+
+def _hybrid_layer(choice: ChoiceLayer, cand: HybridCandidate) -> nn.Module:
+    """A hybrid layer deployed: its analog rows as a plain layer (converted to aihwkit with
+    the others) plus its digital rows on its integer candidate; at no digital row, the
+    plain layer alone; at every row digital, the integer candidate alone."""
+    if cand.rows == 0:
+        return _plain_layer(choice, _analog_config(cand))
+    if cand.rows == cand.spec.rows:
+        return CandidateLayer(choice, copy.deepcopy(cand.digital))
+    with torch.no_grad():
+        analog_w, digital_w = cand.split_weight(choice.weight)
+    return HybridLayer(_plain_layer(choice, _analog_config(cand), analog_w), digital_w,
+                       copy.deepcopy(cand.digital)).to(choice.weight.device)
 
 
 def _find(model: nn.Module, root: nn.Module, name: str) -> nn.Module:

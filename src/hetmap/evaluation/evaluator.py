@@ -113,15 +113,25 @@ class Evaluator:
     def names(self) -> tuple[str, ...]:
         return tuple(o.name for o in self.objectives)
 
-    def on(self, supernet: Supernet, reference: Mapping | float | None = None) -> Evaluator:
+    def on(self, supernet: Supernet, reference: Mapping | float | None = None, *,
+           objectives: Sequence[str] | None = None, cost_table: Any = None,
+           same_normalisation: bool = False) -> Evaluator:
         """An Evaluator with these settings (objectives, cost table, data, seed, PCM
         statistics) on another supernet, e.g. a mapper's fine-tuned copy; fresh caches.
-        `reference`: its `accuracy_drop` reference (default: its all-fp32 mapping)."""
-        return Evaluator(supernet, self.task, objectives=self.names, cost_table=self.cost_table,
-                         bn_batches=self.bn_batches, split=self.split,
-                         val_batches=self.val_batches, batch_size=self.batch_size,
-                         device=self.device, seed=self.seed, reference=reference,
-                         accuracy_range=self.accuracy_range, draws=self.draws, pcm=self.pcm)
+        `reference`: its `accuracy_drop` reference (default: its all-fp32 mapping);
+        `objectives`, `cost_table`: others than these (e.g. a drift-aware search's, or the
+        table of a supernet offering more candidates); `same_normalisation`: hypervolumes
+        on these ideal and worst points (this supernet's), so the two compare."""
+        out = Evaluator(supernet, self.task,
+                        objectives=self.names if objectives is None else objectives,
+                        cost_table=self.cost_table if cost_table is None else cost_table,
+                        bn_batches=self.bn_batches, split=self.split,
+                        val_batches=self.val_batches, batch_size=self.batch_size,
+                        device=self.device, seed=self.seed, reference=reference,
+                        accuracy_range=self.accuracy_range, draws=self.draws, pcm=self.pcm)
+        if same_normalisation:
+            out._bounds = self.bounds()
+        return out
 
     @property
     def needs_accuracy(self) -> bool:

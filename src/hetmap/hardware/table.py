@@ -23,10 +23,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hetmap.candidates.hybrid import hybrid_split
 from hetmap.errors import HetmapError, UnknownCandidateError
 from hetmap.hardware.analog_model import place
 from hetmap.hardware.cost import LayerRecord, MappingCost, tile_terms, transfer_mask
 from hetmap.hardware.graph import OpGraph
+from hetmap.hardware.hybrid_cost import hybrid_cost
 from hetmap.hardware.loader import load_hardware
 from hetmap.hardware.ops_cost import op_cost
 from hetmap.hardware.schedule import Value, list_schedule
@@ -243,6 +245,9 @@ class CostTable:
 
     def _cost(self, i: int, j: int, layer: LayerInfo, cand: str, target: str | None,
               cache: ZigzagCache) -> None:
+        split = hybrid_split(cand)
+        if split is not None:  # analog with its sensitive rows digital (Harmonica)
+            return hybrid_cost(self, i, j, layer, split, cache)
         hw = self.hw
         core, precision = hw.route(cand, target)
         if not core:

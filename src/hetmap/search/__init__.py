@@ -34,5 +34,5 @@ __all__ = [
     "survival_order",
 ]
 
-# Registers the competing mappers (anchors, lionheart, odimo, nsga2) under their names.
+# Registers the competing mappers (anchors, lionheart, odimo, nsga2, harmonica) under their names.
 from hetmap.search import mappers as _mappers  # noqa: F401

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from hetmap.candidates.hybrid import digital_share
 from hetmap.inventory import Inventory, LayerInfo
 from hetmap.inventory.variants import VARIANTS, ShapeVariants
 
@@ -41,6 +42,9 @@ class CandidateFacts:
     target: str  # "digital", "analog" or "none"
     weight_bits: int
     bias_bits: int
+    # analog-target only: rows computed digitally at weight_bits (a hybrid; per layer,
+    # `hetmap.candidates.hybrid.digital_share` of the weights and MACs)
+    digital_fraction: float = 0.0
 
 
 class ObjectiveTable:
@@ -90,10 +94,11 @@ class ObjectiveTable:
             self.params[i, j] += spec.params
             weights = spec.weight_numel
             if f.target == "analog":  # the weights sit on tiles, the bias digitally
-                self.analog_macs[i, j] = layer.macs
-                self.tiles[i, j] = layer.tiles
-                self.cells[i, j] = weights
-                weights = 0
+                share = digital_share(spec, f.digital_fraction)  # a hybrid's digital rows
+                self.analog_macs[i, j] = layer.macs * (1.0 - share)
+                self.tiles[i, j] = layer.tiles  # a hybrid's digital rows are not repacked
+                self.cells[i, j] = weights * (1.0 - share)
+                weights = weights * share
             self.digital_bytes[i, j] = (weights * f.weight_bits + bias * f.bias_bits) / 8
 
     def indices(self, choices: dict[str, str]) -> np.ndarray:

@@ -61,7 +61,8 @@ class Supernet(nn.Module):
         facts = {}
         for layer in choices.values():
             for cand in layer.all_candidates():
-                facts[cand.name] = CandidateFacts(cand.target, cand.weight_bits, cand.bias_bits)
+                facts[cand.name] = CandidateFacts(cand.target, cand.weight_bits, cand.bias_bits,
+                                                  cand.digital_fraction)
         offered = {name: layer.names for name, layer in choices.items()}
         self.table = ObjectiveTable(inventory, inventory.names, offered, facts, self.variants)
         self._columns = [(col, name, {c: j for j, c in enumerate(offered[name])})
