@@ -185,6 +185,11 @@ def compare(label: str, sn, task, args: argparse.Namespace) -> None:
     print(f"  mean |hetmap - aihwkit| at 1 d             = {mad:.2f} points   (target <= 1)")
     print(f"    sampling floor of that gap ({args.draws} draws each)  = {floor:.2f} points; "
           f"mappings within 2 SE: {within:.0%}")
+    # a bias in one direction: the mean signed gap against its standard error (hetmap's
+    # draws of a layer are shared by every mapping holding it, so this SE is optimistic)
+    diff = est_m - ref_m
+    print(f"  mean (hetmap - aihwkit) at 1 d             = {diff.mean():+.2f} +- "
+          f"{diff.std(ddof=1) / np.sqrt(diff.size):.2f} points (SE over mappings)")
     print(f"  one PCM draw / one eval-mode evaluation    = {draw_cost:.2f} x   (target <= 2)")
     print(f"  one aihwkit repeat / one eval-mode eval    = {aihwkit_cost:.2f} x")
     if args.old_deploy:

@@ -216,3 +216,22 @@ def test_bad_draws_and_times() -> None:
         pass
     with pytest.raises(ConfigError, match=">= 0"), pcm.at(-1.0, 0):
         pass
+
+
+def test_layers_of_a_supernet_draw_independent_noise() -> None:
+    """Two analog layers with the same shape and weights get different programming noise in
+    the same draw: draws are seeded by the layer, not by the candidate's kind ("analog"
+    in every layer), which made their errors identical."""
+    from hetmap import Mapping, build_supernet
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8))
+    with torch.no_grad():
+        model[2].weight.copy_(model[0].weight)
+    sn = build_supernet(model, torch.randn(16, 8), candidates=("fp32", "analog"), analog=CFG)
+    sn.use(Mapping.uniform(sn, "analog")).eval()
+    pcm = PCMDraws(sn, 2, seed=0)
+    with torch.no_grad(), pcm.at(DAY, 0):
+        sn(torch.randn(4, 8))
+    first, second = (ld.slices[0].tiles[0].prog for ld in pcm.layers.values())
+    assert len(pcm.layers) == 2 and not torch.allclose(first, second)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from hetmap import AnalogConfig, Mapping, build_supernet
+from hetmap.candidates.analog.pcm import PCMDraws
 from hetmap.config import validate_config
 from hetmap.errors import ConfigError
 from hetmap.evaluation import Evaluator, get_objective
@@ -118,8 +119,17 @@ def test_accuracy_at_a_day_ranks_the_noise_sensitive_mapping_below_the_robust_on
     assert F[0, 0] > F[1, 0] + 20.0 and F[0, 1] > F[1, 1] + 20.0  # minimisation form
     rows = ev.scores([sensitive, robust], extra=("accuracy",))
     assert rows[1]["accuracy@1d"] >= 80.0 and rows[0]["accuracy"] == a_s
-    assert ev.accuracies_at([sensitive], 86400.0)[0] == ev.drift_cache[(sensitive, 86400.0)]
-    assert len(ev.drift_cache[(sensitive, 86400.0)]) == 4
+    # the per-draw values are the task's metric on each PCM draw of the mapping, and the
+    # objective is their mean
+    sn.use(sensitive)
+    pcm = PCMDraws(sn.eval(), 4, seed=0)
+    by_hand = []
+    for d in range(4):
+        with pcm.at(86400.0, d):
+            by_hand.append(accuracy(sn, task.loaders(0, 0).val, "cpu"))
+    per_draw = ev.accuracies_at([sensitive], 86400.0)[0]
+    assert per_draw == pytest.approx(by_hand) and len(set(per_draw)) > 1
+    assert rows[0]["accuracy@1d"] == pytest.approx(np.mean(by_hand))
     # the same seed gives the same draws; another seed other draws
     again = Evaluator(sn, task, objectives=("accuracy@1d",), bn_batches=0, draws=4)
     assert again.accuracies_at([sensitive], 86400.0) == ev.accuracies_at([sensitive], 86400.0)

@@ -189,6 +189,29 @@ def test_report_labels_its_splits(report: Path) -> None:
     assert 'alt="Search (validation)"' in text  # the search's own view, labelled
 
 
+def test_drift_aware_estimates_get_a_labelled_column(tmp_path: Path) -> None:
+    """A search on accuracy@1d: each row's val_estimates is shown as hetmap's estimate on
+    validation, beside aihwkit's 1-day figure on test; a run without them has no column."""
+    run = make_run(tmp_path / "run")
+    summary = json.loads(run.path("summary.json").read_text())
+    for i, row in enumerate(summary["rows"]):
+        row["val_estimates"] = {"accuracy@1d": 90.0 + i}
+    summary["estimates"] = {"objectives": ["accuracy@1d"], "source": "hetmap PCM mode"}
+    run.write_json("summary.json", summary)
+    assert read_summary(summary).estimates == ["accuracy@1d"]
+    text = build_report(run.root).read_text()
+    table = re.search(r'<table class="summary">.*?</table>', text, re.S).group(0)
+    heads = re.findall(r"<th>(.*?)</th>", table)
+    assert heads[1:4] == ["validation accuracy (selection)",
+                          "validation accuracy@1d (hetmap estimate)", "test accuracy"]
+    assert "test accuracy after 1 day (aihwkit)" in heads
+    row = re.search(r'<tr class="anchor"><td>all-digital<span.*?</tr>', table).group(0)
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row)[1:4] == ["99.00 %", "90.00 %", "98.90 %"]
+    assert "hetmap estimate" in text and "aihwkit" in text
+    with pytest.raises(ArtifactError, match="val_estimates"):
+        read_summary({"rows": [{"name": "x", "val_estimates": [90.0]}]})
+
+
 def test_missing_artifacts_become_notes(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
     for name in ("drift.json", "cost.json", "inventory.json"):

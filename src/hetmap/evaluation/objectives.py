@@ -169,9 +169,6 @@ DERIVED: dict[str, str] = {
 
 def get_objective(name: str) -> Objective:
     """The objective `name` (also `accuracy@<horizon>`); a ConfigError names what is wrong."""
-    horizon = _horizon_objective(name) if isinstance(name, str) else None
-    if horizon is not None:
-        return horizon
     try:
         return OBJECTIVES[name]
     except KeyError:

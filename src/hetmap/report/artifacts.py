@@ -12,6 +12,8 @@ summary.json   {"task", "metric", "hardware", "split": "test", "samples"?: {spli
                           "test_accuracy_1day_ci95", "analog_mac_ratio" (over the MACs
                           of mappable layers), "analog_mac_ratio_total" (over every MAC),
                           "digital_bytes", "tiles", "latency_s", "energy_j",
+                          "val_estimates"?: {objective: value} (hetmap's PCM-mode
+                          estimate the search ranked by, validation split),
                           "mapping"?: {layer: candidate} | Mapping.to_dict()}]}
 front.json     {"objectives": [...],
                 "members": [{"name"?, "mapping": {layer: candidate} | Mapping.to_dict(),
@@ -110,6 +112,9 @@ def _named_list(obj: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return items
 
 
+ESTIMATE = "val_estimate:"  # score-key prefix of a row's val_estimates (hetmap's estimate)
+
+
 @dataclass
 class Row:
     name: str
@@ -126,11 +131,13 @@ class Summary:
     hardware: str | None = None
     warnings: list[str] = field(default_factory=list)
     samples: dict[str, int] = field(default_factory=dict)
+    estimates: list[str] = field(default_factory=list)  # objectives of rows' val_estimates
 
 
 def read_summary(obj: Any) -> Summary:
     _version(obj, RunDir.SUMMARY)
     rows = []
+    estimates: dict[str, None] = {}  # in order of first appearance
     for i, raw in enumerate(_need(obj, "rows", list, RunDir.SUMMARY)):
         where = f"summary.json.rows[{i}]"
         name = _need(raw, "name", str, where)
@@ -139,13 +146,21 @@ def read_summary(obj: Any) -> Summary:
         if kind not in ("anchor", "front"):
             raise ArtifactError(f"{where}.kind: expected 'anchor' or 'front', got {kind!r}")
         scores = {k: _number(raw.get(k), f"{where}.{k}") for k in SCORE_KEYS}
+        est = raw.get("val_estimates") or {}
+        if not isinstance(est, dict):
+            raise ArtifactError(f"{where}.val_estimates: expected an object, got "
+                                f"{type(est).__name__}")
+        for objective, value in est.items():
+            estimates.setdefault(str(objective), None)
+            scores[ESTIMATE + str(objective)] = _number(value, f"{where}.val_estimates."
+                                                               f"{objective}")
         mapping = choices_of(raw["mapping"], f"{where}.mapping") \
             if raw.get("mapping") is not None else None
         rows.append(Row(name, kind, scores, mapping))
     warnings = [str(w) for w in obj.get("warnings") or []]
     samples = {str(k): int(v) for k, v in (obj.get("samples") or {}).items()}
     return Summary(rows, obj.get("task"), obj.get("metric") or "accuracy", obj.get("hardware"),
-                   warnings, samples)
+                   warnings, samples, list(estimates))
 
 
 @dataclass

@@ -123,6 +123,11 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
         html.note(summary_note or f"{RunDir.SUMMARY} has no rows.")
     if summary:
         body = "".join(html.note(f"Warning: {w}") for w in summary.warnings) + body
+        if summary.estimates:
+            body += html.note(
+                "Columns marked 'hetmap estimate' (" + ", ".join(summary.estimates) + ") are "
+                "hetmap's fast PCM-mode estimate on the validation split that the search "
+                "ranked by; the 1-day column is aihwkit's measurement on the test split.")
         if summary.samples:
             body += html.note("Samples per split: " + ", ".join(
                 f"{k} {v:,}" for k, v in summary.samples.items()) + ".")

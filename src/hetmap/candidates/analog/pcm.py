@@ -29,9 +29,10 @@ drawn weights; nothing of aihwkit (conversion, C++ tiles) is involved. `LayerDra
 one layer's draws; `PCMDraws` holds a model's and is what the Evaluator uses: inside
 `with draws.at(t, d): ...` every analog candidate of the model runs draw d at time t.
 
-Reproducibility: draw d of a layer depends only on (seed, layer name, d), the drift at t on
-(seed, layer name, t), and the forward's output noise on (seed, d), so the same seed gives
-the same draws in any order of times and mappings; the global torch RNG is left as it was.
+Reproducibility: draw d of a layer depends only on (seed, the layer's module path, d), the
+drift at t on (seed, that path, t), and the forward's output noise on (seed, d), so the same
+seed gives the same draws in any order of times and mappings; the global torch RNG is left
+as it was.
 """
 
 from __future__ import annotations
@@ -329,6 +330,11 @@ class PCMDraws:
         self.draws, self.seed = draws, seed
         self.model = model or PCMModel()
         self.out_noise = out_noise
+        # each layer's draws are seeded by its module path: a candidate's own name is its
+        # kind ("analog" in every layer of a supernet), which would give every layer of
+        # the same shape the same noise and correlate their errors within a draw
+        self.names = {id(m): path or m.name for path, m in module.named_modules()
+                      if isinstance(m, AnalogCandidate)}
         self.candidates = [m for m in module.modules() if isinstance(m, AnalogCandidate)]
         for cand in self.candidates:
             if cand.config.backend != "hetmap":
@@ -355,7 +361,7 @@ class PCMDraws:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_stable_seed(self.seed, "forward", draw))
             for cand in self.candidates:
-                cand.plan.drawn = _Active(self, cand.name, float(t), draw)
+                cand.plan.drawn = _Active(self, self.names[id(cand)], float(t), draw)
             try:
                 yield self
             finally:
