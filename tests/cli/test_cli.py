@@ -19,8 +19,8 @@ def test_help_lists_the_commands() -> None:
     # a command is the first word of a row of the Commands panel ("train" is not "pretrain")
     listed = re.findall(r"^\S\s(\S+)\s{2,}\S", panel, re.M)
     assert sorted(listed) == sorted(("demo", "run", "resume", "report", "config", "pretrain",
-                                     "scan", "cost", "compare", "reproduce", "train", "search", "evaluate",
-                                     "export"))
+                                     "scan", "cost", "compare", "reproduce", "train", "search",
+                                     "evaluate", "export"))
 
 
 def test_config_example_is_valid_yaml() -> None:
