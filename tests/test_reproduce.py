@@ -1,5 +1,5 @@
 """hetmap.reproduce: cases, the reported row per method, the table, the ordering check; and
-(HETMAP_REPRODUCE=1, set by .ci/run) `hetmap reproduce --quick` end to end."""
+(HETMAP_REPRODUCE=1) `hetmap reproduce --quick` end to end."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_agreement_counts_pairs_ordered_as_the_paper() -> None:
 
 
 @pytest.mark.skipif(os.environ.get("HETMAP_REPRODUCE") != "1",
-                    reason="the --quick end-to-end run (minutes); .ci/run sets HETMAP_REPRODUCE=1")
+                    reason="the --quick end-to-end run (tens of minutes); HETMAP_REPRODUCE=1 runs it")
 def test_reproduce_quick_end_to_end(tmp_path) -> None:
     from typer.testing import CliRunner
 
