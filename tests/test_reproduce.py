@@ -50,7 +50,7 @@ def test_agreement_counts_pairs_ordered_as_the_paper() -> None:
 
 
 @pytest.mark.skipif(os.environ.get("HETMAP_REPRODUCE") != "1",
-                    reason="the --quick end-to-end run (tens of minutes); HETMAP_REPRODUCE=1 runs it")
+                    reason="--quick end to end (tens of minutes): HETMAP_REPRODUCE=1")
 def test_reproduce_quick_end_to_end(tmp_path) -> None:
     from typer.testing import CliRunner
 
