@@ -15,12 +15,11 @@ Uses the supernet cached by bench/drift_surrogate.py (trained there if missing).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from drift_surrogate import trained_supernet
+from drift_surrogate import add_training_args, trained_supernet
 from hetmap import Mapping
 from hetmap.candidates.analog.pcm import PCMDraws
 from hetmap.evaluation import deploy
@@ -56,10 +55,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=8)
     parser.add_argument("--t", type=float, default=86400.0)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--pretrain-epochs", type=int, default=3)
-    parser.add_argument("--stage1-steps", type=int, default=10)
-    parser.add_argument("--stage2-steps", type=int, default=40)
-    parser.add_argument("--cache", type=Path, default=Path("runs/bench_drift_surrogate"))
+    add_training_args(parser)
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     sn, task = trained_supernet(args.model, args, args.cache)

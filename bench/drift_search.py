@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
-from drift_surrogate import trained_supernet
+from drift_surrogate import add_training_args, trained_supernet
 from hetmap.evaluation import Evaluator, evaluate_drift, hypervolume
 from hetmap.search import search
 from hetmap.tasks import final_scoring
@@ -45,10 +44,7 @@ def main() -> None:
                         help="test batches of 256 aihwkit scores (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pop-size", type=int, default=8)
-    parser.add_argument("--pretrain-epochs", type=int, default=3)
-    parser.add_argument("--stage1-steps", type=int, default=10)
-    parser.add_argument("--stage2-steps", type=int, default=40)
-    parser.add_argument("--cache", type=Path, default=Path("runs/bench_drift_surrogate"))
+    add_training_args(parser)
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     sn, task = trained_supernet(args.model, args, args.cache)

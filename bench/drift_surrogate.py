@@ -44,6 +44,14 @@ CANDIDATES = ("fp32", "int8", "int4", "analog")
 BN = torch.nn.modules.batchnorm._BatchNorm
 
 
+def add_training_args(parser: argparse.ArgumentParser) -> None:
+    """The options of `trained_supernet` (shared by the drift benches)."""
+    parser.add_argument("--pretrain-epochs", type=int, default=3)
+    parser.add_argument("--stage1-steps", type=int, default=10)
+    parser.add_argument("--stage2-steps", type=int, default=40)
+    parser.add_argument("--cache", type=Path, default=Path("runs/bench_drift_surrogate"))
+
+
 def trained_supernet(name: str, args: argparse.Namespace, cache: Path):
     """A short pretraining and stages 1-2 (analog noise ramped in) of `name` on MNIST 5k
     with the demo's candidates."""
@@ -202,9 +210,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mappings", type=int, default=20)
     parser.add_argument("--draws", type=int, default=5)
-    parser.add_argument("--pretrain-epochs", type=int, default=3)
-    parser.add_argument("--stage1-steps", type=int, default=10)
-    parser.add_argument("--stage2-steps", type=int, default=40)
+    add_training_args(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-batches", type=int, default=None,
                         help="score the first N test batches of 256 on both sides (default: "
@@ -214,7 +220,6 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=["resnet8", "small_cnn"],
                         help="models trained briefly here (small_cnn: the demo's model)")
     parser.add_argument("--old-deploy", action="store_true")
-    parser.add_argument("--cache", type=Path, default=Path("runs/bench_drift_surrogate"))
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
