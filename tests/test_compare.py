@@ -113,14 +113,25 @@ def test_anchors_go_to_every_population_method_or_none(tmp_path) -> None:
 
 
 def test_a_method_variant_searches_its_own_objectives_and_is_rescored_on_the_shared(
-        tmp_path) -> None:
+        tmp_path, monkeypatch) -> None:
+    import hetmap.compare as cmp
     from hetmap.compare import MethodSpec
 
+    searched: list[tuple[str, ...]] = []  # the objectives each method's search optimised
+    real_search = cmp.search
+
+    def spy(sn, evaluator, **kw):
+        searched.append(tuple(evaluator.names))
+        return real_search(sn, evaluator, **kw)
+
+    monkeypatch.setattr(cmp, "search", spy)
     drifted = MethodSpec("mps@1d", "mps", {"pop_size": 3},
                          objectives=("accuracy@1d", "analog_mac_ratio", "digital_weight_bytes"))
     res = _run(tmp_path, methods=("anchors", drifted), seeds=1,
                budgets={"anchors": 4, "mps@1d": 4})
     assert res.methods == ["anchors", "mps@1d"]
+    assert searched == [("accuracy", "analog_mac_ratio", "digital_weight_bytes"),
+                        ("accuracy@1d", "analog_mac_ratio", "digital_weight_bytes")]
     rows = [r for r in res.rows if r["method"] == "mps@1d"]
     assert rows and all(r["test_accuracy"] is not None for r in rows)
     # re-scored on the shared objectives: the front's names are the comparison's

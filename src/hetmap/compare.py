@@ -56,7 +56,7 @@ COLUMNS = ("seed", "method", "member", "uniform", "val_accuracy", "test_accuracy
            "test_samples", "drift_repeats", "analog_mac_ratio", "digital_mb", "tiles", "fits",
            "tile_utilisation", "latency_ms", "energy_uj")
 # ... then per drift time t: test@t, test@t_std, test@t_ci95
-DRIFT_ALL = ("anchors",)  # methods whose every member is drift-scored (each is a reference)
+DRIFT_ALL = ("anchors",)  # strategies whose every member is kept and drift-scored (references)
 _UNITS = ((31536000.0, "year"), (86400.0, "day"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
 
 
@@ -205,6 +205,10 @@ class MethodSpec:
     strategy: str
     options: dict[str, Any] = field(default_factory=dict)
     objectives: tuple[str, ...] | None = None
+
+    def options_with(self, given: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """This method's options updated by `given[label]` (compare's `options` argument)."""
+        return {**self.options, **given.get(self.label, {})}
 
     @classmethod
     def of(cls, method: str | MethodSpec) -> MethodSpec:
@@ -509,7 +513,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
         raise ConfigError("seeds must name at least one seed")
     budgets, options = budgets or {}, options or {}
     for spec in specs:
-        given = {**spec.options, **options.get(spec.label, {})}.get("anchors")
+        given = spec.options_with(options).get("anchors")
         if given is not None and spec.strategy in POPULATION and bool(given) != anchors:
             raise ConfigError(f"options[{spec.label!r}]['anchors']={given} but "
                               f"anchors={anchors}: "
@@ -531,8 +535,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     log(f"cost table: {time.perf_counter() - t0:.1f} s")
     # a method needing candidates beyond `candidates` (harmonica's hybrids) gets a supernet
     # offering them too, its own cost table, and the shared weights (`_extend`)
-    needs = {s.label: _extra_candidates(s.strategy, {**s.options, **options.get(s.label, {})})
-             for s in specs}
+    needs = {s.label: _extra_candidates(s.strategy, s.options_with(options)) for s in specs}
     footings: dict[tuple[str, ...], tuple[Supernet, Any]] = {(): (base, cost_table)}
     for extra in sorted(set(needs.values()) - {()}):
         ext = build_supernet(model, task.example_input(64), candidates=(*candidates, *extra),
@@ -588,7 +591,7 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
                                ev0.on(own, cost_table=own_cost, same_normalisation=True))
     for spec in methods:
         name = spec.label
-        opts = {**spec.options, **options.get(name, {})}
+        opts = spec.options_with(options)
         if spec.strategy in POPULATION:
             opts["anchors"] = anchors
         strat = get_strategy(spec.strategy, **opts)
@@ -604,7 +607,7 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
                                        objectives=spec.objectives)
             search_start = time.perf_counter()
             front = search(sn, ev, strategy=strat, budget=budget, seed=seed,
-                           keep_dominated=name in DRIFT_ALL)
+                           keep_dominated=spec.strategy in DRIFT_ALL)
         extra = int(getattr(strat, "stats", {}).get("extra_evaluations", 0))
         curve = [(meter.passes_at(search_start + s), h) for _, h, s in front.history]
         run = MethodRun(name, seed, front.evaluations + stage3_evals + extra, meter.compute,
@@ -643,9 +646,11 @@ def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Super
         result.settings["test_samples"] = samples
         for name, front in fronts.items():
             base, cost_table = footing[name]
-            scratch = scratches.setdefault(id(base), copy.deepcopy(base))
+            if id(base) not in scratches:  # one scratch copy per supernet, not per method
+                scratches[id(base)] = copy.deepcopy(base)
+            scratch = scratches[id(base)]
             members, drift = [], {}
-            chosen = set(range(len(front.members)) if name in DRIFT_ALL
+            chosen = set(range(len(front.members)) if front.strategy in DRIFT_ALL
                          else _spread(front.members, drift_members))
             for i, member in enumerate(front.members):
                 sn = _weights_on(scratch, weights[name](member.mapping))

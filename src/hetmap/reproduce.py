@@ -15,6 +15,8 @@ seeds (mean ± std). Budgets are stated in the header of results.md.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -397,8 +399,6 @@ def plots(result: CaseResult, folder: Path) -> list[Path]:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return atomic_write_bytes(path, buf.getvalue())
@@ -460,9 +460,11 @@ def write_results(results: Sequence[CaseResult], folder: Path, b: Budgets, comma
     lines.append(DISCUSSION)
     atomic_write_text(folder / "results.json", json.dumps(records, indent=1, default=str))
     keys = [k for k in dict.fromkeys(k for r in records for k in r) if k != "mapping"]
-    csv_lines = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r[k])
-                                             for k in keys) for r in records]
-    atomic_write_text(folder / "results.csv", "\n".join(csv_lines) + "\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(keys)
+    writer.writerows(["" if r.get(k) is None else r[k] for k in keys] for r in records)
+    atomic_write_text(folder / "results.csv", buf.getvalue())
     return atomic_write_text(folder / "results.md", "\n".join(lines))
 
 
