@@ -196,3 +196,21 @@ def test_mpaas_can_widen_everything_as_before(mpaas_run, tmp_path) -> None:
                              f"model.checkpoint={out / 'pretrained.safetensors'}"])
     sn = Session.open(cfg, tmp_path / "all-wide", log=lambda _msg: None).supernet
     assert sn.gate_names == () and not any(n.startswith("width:") for n in sn.layer_names)
+
+
+def test_drift_is_measured_on_every_anchor_and_the_chosen_members() -> None:
+    from types import SimpleNamespace
+
+    from hetmap import Mapping
+    from hetmap.pipeline import drift_measured
+    from hetmap.search import Member
+
+    m = Mapping({"a": "fp32"})
+    ratios = [0.5, 0.0, 1.0, 0.25, 0.75]
+    front = SimpleNamespace(members=[Member(m, {"analog_mac_ratio": r}) for r in ratios])
+    named = {"all-fp32": ("anchor", m), "all-analog": ("anchor", m),
+             **{f"front-{i}": ("front", m) for i in range(5)}}
+    assert drift_measured(named, front, None) == set(named)
+    # three spread along the analog share: the most digital, the middle, the most analog
+    assert drift_measured(named, front, 3) == {"all-fp32", "all-analog", "front-1",
+                                               "front-0", "front-2"}

@@ -27,6 +27,16 @@ def test_cases_are_checked(tmp_path) -> None:
     assert {c.key for c in cases_for(cifar10=str(tmp_path / "c"))} >= {"resnet20-cifar10"}
 
 
+def test_quick_runs_one_small_case_per_task() -> None:
+    quick = cases_for(quick=True)
+    assert [c.task for c in quick] == ["mnist", "mnist-seg", "synthetic-qa"]
+    assert {c.task for c in cases_for()} == {c.task for c in quick}  # every task, smaller
+    assert quick[0].options == {"model": "resnet8"} and quick[2].options["layers"] == 2
+    # a case of either list can be named, in the order given
+    assert [c.key for c in cases_for(["minilm2-qa", "resnet20-mnist"])] == [
+        "minilm2-qa", "resnet20-mnist"]
+
+
 def _row(method: str, seed: int, acc: float) -> dict:
     return {"method": method, "seed": seed, "test_0s": acc + 1, "test_1d": acc,
             "test_1y": acc - 1, **{k: 1.0 for k, _, _ in COLUMNS[3:]}}
@@ -50,7 +60,7 @@ def test_agreement_counts_pairs_ordered_as_the_paper() -> None:
 
 
 @pytest.mark.skipif(os.environ.get("HETMAP_REPRODUCE") != "1",
-                    reason="--quick end to end (tens of minutes): HETMAP_REPRODUCE=1")
+                    reason="--quick end to end (about 10 minutes): HETMAP_REPRODUCE=1")
 def test_reproduce_quick_end_to_end(tmp_path) -> None:
     from typer.testing import CliRunner
 
@@ -60,7 +70,7 @@ def test_reproduce_quick_end_to_end(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     md = (tmp_path / "results.md").read_text()
     assert "hetmap reproduce --quick" in md and "revision" in md
-    for case in cases_for():
+    for case in cases_for(quick=True):
         assert f"## {case.title}" in md
         assert (tmp_path / f"{case.key}-fronts.png").read_bytes()[:4] == b"\x89PNG"
     for method in ("all-fp32", "all-int8", "all-analog", "random", "mps", "mps@1d",

@@ -45,7 +45,7 @@ from hetmap.errors import ConfigError
 from hetmap.evaluation import Evaluator
 from hetmap.io import atomic_write_bytes, atomic_write_text
 from hetmap.mapping import Mapping
-from hetmap.search import Budget, Member, ParetoFront, get_strategy, search
+from hetmap.search import Budget, Member, ParetoFront, get_strategy, search, spread
 from hetmap.supernet import Supernet, build_supernet
 
 METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2", "harmonica")
@@ -455,14 +455,6 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _spread(members: Sequence[Member], k: int) -> list[int]:
-    """Indices of up to k members spread evenly along the analog MAC ratio."""
-    order = sorted(range(len(members)), key=lambda i: members[i].scores["analog_mac_ratio"])
-    if len(order) <= k:
-        return order
-    return [order[round(float(j))] for j in np.linspace(0, len(order) - 1, k)]
-
-
 # -- the comparison --------------------------------------------------------------------------
 def default_train_config(seed: int) -> Any:
     """A short stage 1 + 2 (shared by every method) for small comparisons."""
@@ -651,7 +643,7 @@ def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Super
             scratch = scratches[id(base)]
             members, drift = [], {}
             chosen = set(range(len(front.members)) if front.strategy in DRIFT_ALL
-                         else _spread(front.members, drift_members))
+                         else spread(front.members, drift_members))
             for i, member in enumerate(front.members):
                 sn = _weights_on(scratch, weights[name](member.mapping))
                 test_ev = Evaluator(sn, task, objectives=ev0.names, cost_table=cost_table,
@@ -670,8 +662,9 @@ def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Super
             hw = own.hardware([m.mapping for m in members])
             cost = cost_table.evaluate_indices(own.indices([m.mapping for m in members]),
                                                check_tiles=False)
-            fr = ParetoFront(members, ev0.names, (), list(front.history), front.evaluations,
-                             front.wall_time, name, seed, ideal, ref)
+            fr = ParetoFront(members, ev0.names, history=list(front.history),
+                             evaluations=front.evaluations, wall_time=front.wall_time,
+                             strategy=name, seed=seed, ideal=ideal, ref=ref, split="test")
             result.fronts[seed][name] = fr
             day = drift_times[-1]
             d_members = [Member(members[i].mapping, {**members[i].scores,
@@ -680,8 +673,8 @@ def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Super
             run = runs[name]
             run.hv_test = fr.pruned().hypervolume()
             run.hv_test_drift = ParetoFront(
-                d_members, ev0.names, (), [], 0, 0.0, name, seed, ideal,
-                ref).pruned().hypervolume() if d_members else 0.0
+                d_members, ev0.names, strategy=name, seed=seed, ideal=ideal, ref=ref,
+                split="test").pruned().hypervolume() if d_members else 0.0
             run.best = {t: max((r.at(t)[0] for r in drift.values()), default=float("nan"))
                         for t in drift_times}
             for i, m in enumerate(members):

@@ -79,8 +79,8 @@ def starting_model(cfg: RunConfig, task: Any, run: RunDir, device: torch.device,
         log(f"loaded full-precision weights from {path}")
         return model.to(device).eval(), {}
     log(f"pretraining {cfg.model.name} on {cfg.task.name} (full precision)")
-    model, metrics = pretrain(task, model, device=device, seed=cfg.seed, out=saved,
-                              log=log)
+    model, metrics = pretrain(task, model, epochs=cfg.model.pretrain_epochs, device=device,
+                              seed=cfg.seed, out=saved, log=log)
     run.write_json(RunDir.PRETRAIN, metrics)
     return model.eval(), metrics
 
@@ -104,6 +104,18 @@ def pick_for_drift(front: Any, k: int = 3, low: float = 0.5, high: float = 0.95)
     chosen = mixed[:k]
     chosen += [i for i in order if i not in chosen][:k - len(chosen)]
     return chosen
+
+
+def drift_measured(named: dict[str, tuple[str, Mapping]], front: Any,
+                   members: int | None) -> set[str]:
+    """The mappings whose drift is measured: every anchor, and every front member or
+    `members` of them spread from the most digital to the most analog."""
+    from hetmap.search import spread
+
+    if members is None:
+        return set(named)
+    return {n for n, (kind, _) in named.items() if kind == "anchor"} | {
+        f"front-{i}" for i in spread(front.members, members)}
 
 
 MIN_SAMPLES = 500  # fewer scored samples than this: the figure is printed with a warning
@@ -304,6 +316,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
         name: ("anchor", m) for name, m in anchor_mappings(sn, cfg.candidates).items()}
     for i, member in enumerate(front):
         named[f"front-{i}"] = ("front", member.mapping)
+    measured = drift_measured(named, front, cfg.drift.members)
     mappings = [m for _, m in named.values()]
     val_ev = s.evaluator("val")
     val = dict(zip(named, val_ev.accuracies(mappings)))
@@ -320,6 +333,8 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     with final_scoring("stage_evaluate"):
         test = dict(zip(named, s.evaluator("test").accuracies(mappings)))
         for name, (_, mapping) in named.items():
+            if name not in measured:
+                continue
             if sn.objectives(mapping).analog_mac_ratio == 0:
                 # nothing analog, nothing drifts: the deployed model is the scored one, so
                 # its test accuracy holds at every time (one draw, no spread)
@@ -452,6 +467,7 @@ __all__ = [
     "RunResult",
     "Session",
     "anchor_mappings",
+    "drift_measured",
     "make_task",
     "pick_for_drift",
     "resolve_device",

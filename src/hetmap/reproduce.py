@@ -59,15 +59,18 @@ class Budgets:
     drift_batches: int | None  # test batches per drift score (None: the whole test split)
     val_batches: int | None  # validation batches per selection score (None: the whole split)
     lh_rounds: int
+    lh_evaluations: int  # LionHeart's budget: every trial conversion scored counts as one
     draws: int  # PCM draws per mapping for mps@1d's accuracy@1d
 
 
-QUICK = Budgets(seeds=1, pretrain_epochs=1, stage_steps=3, evaluations=6, stage3_steps=1,
-                train_steps=2, drift_repeats=2, drift_members=2, drift_batches=1,
-                val_batches=1, lh_rounds=1, draws=2)
+# --quick exercises every task and method end to end on small networks (QUICK_CASES); its
+# figures mean nothing
+QUICK = Budgets(seeds=1, pretrain_epochs=1, stage_steps=2, evaluations=4, stage3_steps=1,
+                train_steps=1, drift_repeats=2, drift_members=1, drift_batches=1,
+                val_batches=1, lh_rounds=1, lh_evaluations=6, draws=2)
 FULL = Budgets(seeds=3, pretrain_epochs=3, stage_steps=30, evaluations=32, stage3_steps=4,
                train_steps=10, drift_repeats=5, drift_members=3, drift_batches=None,
-               val_batches=None, lh_rounds=2, draws=4)
+               val_batches=None, lh_rounds=2, lh_evaluations=320, draws=4)
 MOSTLY_ANALOG = 0.7  # the reported member's analog MAC share (the paper's regime)
 
 
@@ -79,7 +82,6 @@ class Case:
     title: str
     task: str
     options: dict[str, Any] = field(default_factory=dict)
-    quick_options: dict[str, Any] = field(default_factory=dict)  # smaller data for --quick
     mpaas: bool = True
 
 
@@ -88,13 +90,21 @@ CASES = (
     Case("mobilenetv2-mnist", "MobileNetV2 / MNIST 5k", "mnist", {"model": "mobilenetv2"}),
     Case("fcn-mnistseg", "FCN-ResNet-8 / mnist-seg", "mnist-seg", {}),
     Case("minilm-qa", "all-MiniLM-L6-v2 / synthetic QA (generated)", "synthetic-qa",
-         {"questions": 600}, {"questions": 120}),
+         {"questions": 600}),
+)
+QUICK_CASES = (  # one per task, small enough for CI
+    Case("resnet8-mnist", "ResNet-8 / MNIST 5k", "mnist", {"model": "resnet8"}),
+    Case("fcn-mnistseg", "FCN-ResNet-8 / mnist-seg", "mnist-seg", {}),
+    Case("minilm2-qa", "all-MiniLM-L6-v2, first 2 layers / synthetic QA (generated)",
+         "synthetic-qa", {"questions": 120, "layers": 2}),
 )
 
 
-def cases_for(names: Sequence[str] | None = None, cifar10: str | None = None) -> list[Case]:
-    """The default cases (or those named), plus the CIFAR-10 ones when a path is given."""
-    cases = list(CASES)
+def cases_for(names: Sequence[str] | None = None, cifar10: str | None = None,
+              quick: bool = False) -> list[Case]:
+    """The default cases (--quick: QUICK_CASES), or those named from either list, plus the
+    CIFAR-10 ones when a path is given."""
+    cases = list(QUICK_CASES if quick else CASES)
     if cifar10 is not None:
         if not Path(cifar10).exists():
             raise ConfigError(f"--cifar10 {cifar10!r} does not exist; give the folder holding "
@@ -103,11 +113,11 @@ def cases_for(names: Sequence[str] | None = None, cifar10: str | None = None) ->
                        {"model": m, "root": str(cifar10)})
                   for m, t in (("resnet20", "ResNet-20"), ("mobilenetv2", "MobileNetV2"))]
     if names:
-        known = {c.key for c in cases}
-        unknown = [n for n in names if n not in known]
+        pool = {c.key: c for c in (*CASES, *QUICK_CASES, *cases)}
+        unknown = [n for n in names if n not in pool]
         if unknown:
-            raise ConfigError(f"unknown cases {unknown}; choose from {', '.join(sorted(known))}")
-        cases = [c for c in cases if c.key in names]
+            raise ConfigError(f"unknown cases {unknown}; choose from {', '.join(sorted(pool))}")
+        cases = [pool[n] for n in dict.fromkeys(names)]
     return cases
 
 
@@ -134,7 +144,7 @@ def method_setup(b: Budgets) -> tuple[list[str | MethodSpec], dict[str, Any],
         "nsga2": {"pop_size": 6, "finetune_steps": 2, **common},
     }
     budgets = {"anchors": 4, "random": b.evaluations, "mps": b.evaluations,
-               "mps@1d": b.evaluations, "lionheart": 10 * b.evaluations,
+               "mps@1d": b.evaluations, "lionheart": b.lh_evaluations,
                "odimo": 8, "nsga2": b.evaluations, "harmonica": b.evaluations}
     return methods, budgets, options
 
@@ -158,7 +168,7 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
     from hetmap.training import make_config, pretrain
 
     start = time.perf_counter()
-    task = get_task(case.task, **{**case.options, **(case.quick_options if quick else {})})
+    task = get_task(case.task, **case.options)
     torch.manual_seed(0)
     model = task.build_model()
     ckpt = out / "cache" / f"{case.key}-{'quick' if quick else 'full'}.safetensors"
@@ -496,7 +506,7 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
     b = QUICK if quick else FULL
     start = time.perf_counter()
     results = []
-    for case in cases_for(cases, cifar10):
+    for case in cases_for(cases, cifar10, quick):
         log(f"== {case.title}")
         results.append(run_case(case, b, folder, quick, log=log))
     return write_results(results, folder, b, command, time.perf_counter() - start)

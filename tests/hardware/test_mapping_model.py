@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from hetmap.hardware import CostTable, HardwareSpec, Link, OpNode, trace_graph
-from hetmap.hardware.analog_model import mvm_seconds, place
+from hetmap.hardware.analog_model import (
+    analog_layer_cost,
+    analog_shape_cost,
+    mvm_seconds,
+    place,
+)
 from hetmap.hardware.ops_cost import op_cost
 from hetmap.hardware.zigzag_backend import ZigzagCache
 from hetmap.inventory import Inventory, scan
@@ -177,6 +182,16 @@ def test_grouped_convs_pack_block_diagonally_or_route_digital(tmp_path):
     cost = build(routed, tmp_path, inv).uniform("analog")
     assert cost.layers[0].core == "digital" and "grouped conv" in cost.layers[0].note
     assert cost.analog_tiles == 0
+
+
+def test_a_layer_costs_what_its_shape_costs_at_its_vectors():
+    conv = LayerSpec("conv2d", 32, 64, (3, 3), (1, 1), (1, 1), (1, 1))
+    layer = make_layer("c", conv, (1, 32, 8, 8), (1, 64, 8, 8))
+    core = spec().analog
+    by_layer, by_shape = analog_layer_cost(layer, core), analog_shape_cost(conv, 64, core)
+    assert by_shape == by_layer and by_shape.latency_s == pytest.approx(
+        64 * place(layer, core).mvm_s)  # one vector per output position
+    assert analog_shape_cost(conv, 128, core).energy_j == pytest.approx(2 * by_layer.energy_j)
 
 
 def test_adc_sharing_stretches_the_mvm():

@@ -50,3 +50,13 @@ def test_minilm_with_a_qa_head() -> None:
 def test_non_checkpoint_folder_is_a_model_error(tmp_path) -> None:
     with pytest.raises(ModelError, match=r"config\.json"):
         load_hf_model(tmp_path)
+
+
+def test_minilm_can_keep_only_its_first_layers() -> None:
+    full, two = load_minilm("qa"), load_minilm("qa", layers=2)
+    assert two.config.num_hidden_layers == 2 and len(two.bert.encoder.layer) == 2
+    for a, b in zip(two.bert.encoder.layer[1].parameters(),
+                    full.bert.encoder.layer[1].parameters()):
+        assert torch.equal(a, b)  # the trained weights of the layers kept
+    with pytest.raises(ModelError, match="has 6 encoder layers"):
+        load_minilm(layers=7)

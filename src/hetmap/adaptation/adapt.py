@@ -23,7 +23,7 @@ from hetmap.adaptation.graph import Skipped, WidenGroup, groups_from_shapes, rec
 from hetmap.adaptation.widen import Init, widen_group
 from hetmap.errors import ConfigError
 from hetmap.inputs import ModelInput, call_model, output_tensors
-from hetmap.inventory import LayerInfo, check_tile, normalize_model
+from hetmap.inventory import check_tile, normalize_model
 from hetmap.inventory.scan import check_model, check_patterns, no_mappable_layer
 from hetmap.layers import LayerSpec, is_mappable
 
@@ -239,14 +239,14 @@ class GroupCost:
 
     def __init__(self, hardware: Any, shapes: dict[str, list[tuple]]) -> None:
         from hetmap.hardware import load_hardware
-        from hetmap.hardware.analog_model import analog_layer_cost
+        from hetmap.hardware.analog_model import analog_shape_cost
 
         hw = load_hardware(hardware)
         if hw.analog is None:
             raise ConfigError(f"hardware {hw.name!r} has no analog core to adapt to")
         self.core = hw.analog
         self.shapes = shapes
-        self._layer_cost = analog_layer_cost  # imported here: hardware is optional for adapt
+        self._shape_cost = analog_shape_cost  # imported here: hardware is optional for adapt
 
     def __call__(self, specs: dict[str, LayerSpec], original: dict[str, LayerSpec]
                  ) -> tuple[float, float]:
@@ -255,9 +255,7 @@ class GroupCost:
             old = original[name]
             vectors = sum(math.prod(s) // s[-1 if old.kind == "linear" else 1]
                           for s in self.shapes.get(name, []))
-            info = LayerInfo(name, spec, max(1, vectors) * spec.rows * spec.cols, 1, (), (),
-                             0, 0, spec.tiles(self.core.tile), 0.0, False)
-            cost = self._layer_cost(info, self.core)
+            cost = self._shape_cost(spec, max(1, vectors), self.core)
             latency, energy = latency + cost.latency_s, energy + cost.energy_j
         return latency, energy
 

@@ -88,6 +88,9 @@ class ModelSection(Section):
                                     description="keyword arguments of the model factory")
     checkpoint: Path | None = Field(None, description="trained weights to start from (null: "
                                                        "pretrain in full precision first)")
+    pretrain_epochs: int | None = Field(None, gt=0, description="epochs of that full-precision "
+                                                                "pretraining (null: the task's "
+                                                                "default)")
 
     @field_validator("name")
     @classmethod
@@ -185,6 +188,9 @@ class DriftSection(Section):
     times: list[float] = Field(default_factory=lambda: [1.0, 3600.0, 86400.0, 31536000.0],
                                description="seconds after programming (or '1h', '1d', '1y')")
     repeats: int = Field(5, ge=1, description="programming-noise draws per time (error bars)")
+    members: int | None = Field(None, ge=1, description="front members measured (null: every "
+                                                        "one; else this many spread from the "
+                                                        "most digital to the most analog)")
 
     @field_validator("times", mode="before")
     @classmethod

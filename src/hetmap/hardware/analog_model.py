@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from hetmap.hardware.spec import AnalogCore
 from hetmap.hardware.zigzag_backend import LayerCost, analog_vectors
 from hetmap.inventory import LayerInfo
+from hetmap.layers import LayerSpec
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,12 @@ def mvm_seconds(core: AnalogCore) -> float:
 
 
 def place(layer: LayerInfo, core: AnalogCore) -> AnalogPlacement:
-    spec = layer.spec
+    """A scanned layer on the core (its input vectors from its MACs)."""
+    return place_shape(layer.spec, analog_vectors(layer), core)
+
+
+def place_shape(spec: LayerSpec, vectors: int, core: AnalogCore) -> AnalogPlacement:
+    """A layer of shape `spec` presented `vectors` input vectors per inference."""
     g = spec.groups
     rows_g, cols_g = spec.rows, spec.cols // g  # one group's block
     per_tile = min(core.tile_rows // rows_g, core.tile_cols // cols_g) if g > 1 else 0
@@ -68,13 +74,19 @@ def place(layer: LayerInfo, core: AnalogCore) -> AnalogPlacement:
                      + cols * (row_tiles - 1) * core.partial_sum_energy_pj
                      + cols * core.postprocess_energy_pj)
     passes = math.ceil(tiles / core.n_tiles)
-    return AnalogPlacement(tiles, analog_vectors(layer), passes * mvm_seconds(core),
+    return AnalogPlacement(tiles, max(1, vectors), passes * mvm_seconds(core),
                            per_vector_pj * 1e-12)
 
 
 def analog_layer_cost(layer: LayerInfo, core: AnalogCore) -> LayerCost:
     """One copy of the layer, alone: latency and energy per inference."""
-    p = place(layer, core)
+    return analog_shape_cost(layer.spec, analog_vectors(layer), core)
+
+
+def analog_shape_cost(spec: LayerSpec, vectors: int, core: AnalogCore) -> LayerCost:
+    """One copy of a layer of shape `spec` presented `vectors` input vectors per
+    inference, alone: latency and energy per inference."""
+    p = place_shape(spec, vectors, core)
     return LayerCost(latency_s=p.vectors * p.mvm_s, energy_j=p.vectors * p.energy_per_vector_j,
                      cycles=float(p.vectors * round(p.mvm_s / mvm_seconds(core))),
                      ideal_cycles=float(p.vectors))

@@ -43,15 +43,25 @@ def _check_folder(path: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def load_hf_model(path: str | os.PathLike[str], head: Head = "base") -> nn.Module:
+def load_hf_model(path: str | os.PathLike[str], head: Head = "base",
+                  layers: int | None = None) -> nn.Module:
     """A transformers model from a local checkpoint folder; head "qa" adds a span head
-    (AutoModelForQuestionAnswering: BERT, MobileBERT, ...), newly initialised if absent."""
+    (AutoModelForQuestionAnswering: BERT, MobileBERT, ...), newly initialised if absent.
+    layers: keep only the first `layers` encoder layers (their trained weights)."""
     folder = _check_folder(path)
     _offline()
-    from transformers import AutoModel, AutoModelForQuestionAnswering
+    from transformers import AutoConfig, AutoModel, AutoModelForQuestionAnswering
 
     cls: Any = AutoModelForQuestionAnswering if head == "qa" else AutoModel
-    return cls.from_pretrained(str(folder), local_files_only=True)
+    if layers is None:
+        return cls.from_pretrained(str(folder), local_files_only=True)
+    config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+    total = getattr(config, "num_hidden_layers", None)
+    if total is None or not 1 <= layers <= total:
+        raise ModelError(f"layers={layers}: {folder.name} has {total} encoder layers; keep "
+                         f"between 1 and {total}")
+    config.num_hidden_layers = layers
+    return cls.from_pretrained(str(folder), config=config, local_files_only=True)
 
 
 def load_hf_tokenizer(path: str | os.PathLike[str]) -> Any:
@@ -89,9 +99,10 @@ def wordpiece_tokenizer(vocab_file: str | os.PathLike[str], lowercase: bool = Tr
     return tok
 
 
-def load_minilm(head: Head = "base") -> nn.Module:
-    """The real all-MiniLM-L6-v2 (6 layers, hidden 384) as a BertModel, or with a QA head."""
-    return load_hf_model(minilm_dir(), head)
+def load_minilm(head: Head = "base", layers: int | None = None) -> nn.Module:
+    """The real all-MiniLM-L6-v2 (6 layers, hidden 384) as a BertModel, or with a QA head;
+    layers: only its first `layers` encoder layers."""
+    return load_hf_model(minilm_dir(), head, layers)
 
 
 def load_minilm_tokenizer() -> Any:

@@ -27,6 +27,7 @@ from hetmap.report.artifacts import (
     read_inventory,
     read_summary,
 )
+from hetmap.report.finding import finding
 from hetmap.rundir import RunDir
 
 T = TypeVar("T")
@@ -122,7 +123,8 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
     body = html.summary_table(summary) if summary and summary.rows else \
         html.note(summary_note or f"{RunDir.SUMMARY} has no rows.")
     if summary:
-        body = "".join(html.note(f"Warning: {w}") for w in summary.warnings) + body
+        body = "".join(html.note(f"Warning: {w}") for w in summary.warnings) + \
+            html.note(finding(summary)) + body
         if summary.estimates:
             body += html.note(
                 "Columns marked 'hetmap estimate' (" + ", ".join(summary.estimates) + ") are "

@@ -4,7 +4,7 @@ from hetmap.search import mps as _mps  # noqa: F401 - registers "mps"
 from hetmap.search import random as _random  # noqa: F401 - registers "random"
 from hetmap.search.api import chip_constraints, search
 from hetmap.search.budget import Budget
-from hetmap.search.front import Member, ParetoFront
+from hetmap.search.front import Member, ParetoFront, spread
 from hetmap.search.mps import MPSStrategy
 from hetmap.search.problem import SearchProblem
 from hetmap.search.random import RandomStrategy
@@ -30,6 +30,7 @@ __all__ = [
     "register_strategy",
     "rescore_drift",
     "search",
+    "spread",
     "strategy_names",
     "survival_order",
 ]

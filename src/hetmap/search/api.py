@@ -41,10 +41,13 @@ def search(supernet: Supernet, evaluator: Evaluator, strategy: str | Strategy = 
         idx = np.flatnonzero(problem.fitting(chip))
     feasible = bool(len(idx) == 0 or problem.CV[idx].max() <= 0)
     members = [Member(problem.mappings[i], problem.archive[problem.mappings[i]]) for i in idx]
-    return ParetoFront(members, evaluator.names, tuple(str(c) for c in (*cons, *chip)),
-                       list(problem.history), problem.evaluations, problem.elapsed,
-                       getattr(strat, "name", type(strat).__name__), seed,
-                       problem.ideal, problem.ref, feasible, evaluator.split)
+    return ParetoFront(members, evaluator.names,
+                       constraints=tuple(str(c) for c in (*cons, *chip)),
+                       history=list(problem.history), evaluations=problem.evaluations,
+                       wall_time=problem.elapsed,
+                       strategy=getattr(strat, "name", type(strat).__name__), seed=seed,
+                       ideal=problem.ideal, ref=problem.ref, feasible=feasible,
+                       split=evaluator.split)
 
 
 def chip_constraints(evaluator: Evaluator) -> tuple[Constraint, ...]:

@@ -8,7 +8,7 @@ import io
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ class ParetoFront:
 
     members: list[Member]
     objectives: tuple[str, ...]
+    _: KW_ONLY
     constraints: tuple[str, ...] = ()
     history: list[tuple[int, float, float]] = field(default_factory=list)
     evaluations: int = 0
@@ -160,11 +161,14 @@ class ParetoFront:
                                f"supported (this hetmap reads {SCHEMA_VERSION})")
         return cls(
             [Member(Mapping.from_dict(m["mapping"]), dict(m["scores"])) for m in d["members"]],
-            tuple(o["name"] for o in d["objectives"]), tuple(d.get("constraints", ())),
-            [(h["evaluations"], h["hypervolume"], h["seconds"]) for h in d.get("history", [])],
-            d.get("evaluations", 0), d.get("wall_time_s", 0.0), d.get("strategy", ""),
-            d.get("seed", 0), _array(d.get("ideal")), _array(d.get("ref")),
-            d.get("feasible", True), d.get("split", "val"))
+            tuple(o["name"] for o in d["objectives"]),
+            constraints=tuple(d.get("constraints", ())),
+            history=[(h["evaluations"], h["hypervolume"], h["seconds"])
+                     for h in d.get("history", [])],
+            evaluations=d.get("evaluations", 0), wall_time=d.get("wall_time_s", 0.0),
+            strategy=d.get("strategy", ""), seed=d.get("seed", 0),
+            ideal=_array(d.get("ideal")), ref=_array(d.get("ref")),
+            feasible=d.get("feasible", True), split=d.get("split", "val"))
 
     @classmethod
     def from_json(cls, text: str) -> ParetoFront:
@@ -204,6 +208,15 @@ class ParetoFront:
             return cls.from_json(p.read_text())
         except FileNotFoundError:
             raise MappingError(f"no front file at {p}") from None
+
+
+def spread(members: Sequence[Member], k: int, key: str = "analog_mac_ratio") -> list[int]:
+    """Indices of up to k members spread evenly along `key` (the drift evaluation's picks:
+    from the most digital to the most analog member)."""
+    order = sorted(range(len(members)), key=lambda i: members[i].scores[key])
+    if len(order) <= k:
+        return order
+    return [order[round(float(j))] for j in np.linspace(0, len(order) - 1, k)]
 
 
 def _array(v: Sequence[float] | None) -> np.ndarray | None:

@@ -242,16 +242,20 @@ def _config(config: Any) -> Any:
     raise ConfigError(f"cannot use a model config of type {type(config).__name__}")
 
 
-def _model_and_tokenizer(model: PathLike | None, config: Any,
-                         tokenizer: Any) -> tuple[Callable[[], nn.Module], Any]:
+def _model_and_tokenizer(model: PathLike | None, config: Any, tokenizer: Any,
+                         layers: int | None = None) -> tuple[Callable[[], nn.Module], Any]:
     if isinstance(tokenizer, str | os.PathLike):
         tokenizer = load_hf_tokenizer(tokenizer)
     if model is not None and config is not None:
         raise ConfigError("give squad either model= (a checkpoint folder) or config=, not both")
     if model is not None and str(model) == "minilm":
-        return (lambda: load_minilm("qa")), tokenizer or load_minilm_tokenizer()
+        return (lambda: load_minilm("qa", layers)), tokenizer or load_minilm_tokenizer()
     if model is not None:
-        return (lambda: load_hf_model(model, "qa")), tokenizer or load_hf_tokenizer(model)
+        return ((lambda: load_hf_model(model, "qa", layers)),
+                tokenizer or load_hf_tokenizer(model))
+    if layers is not None:
+        raise ConfigError("layers= truncates a pretrained checkpoint (model=); with config= "
+                          "set num_hidden_layers in the config")
     if config is None:
         raise ConfigError("squad needs model= (a local checkpoint folder, or 'minilm') or "
                           "config= (a transformers config, dict or config.json path)")
@@ -270,10 +274,11 @@ def squad_task(train_file: PathLike, test_file: PathLike | None = None,
                model: PathLike | None = None, config: Any = None, tokenizer: Any = None,
                max_length: int = 384, stride: int = 128, max_answer_length: int = 30,
                val_fraction: float = 0.1, test_fraction: float = 0.1,
-               split_seed: int = 0) -> SquadTask:
+               split_seed: int = 0, layers: int | None = None) -> SquadTask:
     """SQuAD v1.1: val held out of `train_file` by question; test is `test_file` (e.g.
-    dev-v1.1.json) or, without one, also held out of train."""
-    factory, tok = _model_and_tokenizer(model, config, tokenizer)
+    dev-v1.1.json) or, without one, also held out of train. layers: keep only the first
+    `layers` encoder layers of the checkpoint in `model`."""
+    factory, tok = _model_and_tokenizer(model, config, tokenizer, layers)
     train_ex = read_squad(train_file)
     perm = np.random.default_rng(split_seed).permutation(len(train_ex))
     n_val = max(1, round(val_fraction * len(train_ex)))
