@@ -88,3 +88,16 @@ def test_the_reported_member_is_the_best_mostly_analog_one() -> None:
     assert reported_member([r(0.0, 99.0), r(0.8, 90.0), r(0.9, 91.0)]) == r(0.9, 91.0)
     # nothing mostly analog: the most analog member, not the most accurate digital one
     assert reported_member([r(0.0, 99.0), r(0.5, 90.0)]) == r(0.5, 90.0)
+
+
+def test_the_second_chip_offers_every_candidate_the_fronts_use() -> None:
+    from types import SimpleNamespace
+
+    from hetmap import Mapping
+    from hetmap.reproduce import _used
+    from hetmap.search import Member
+
+    members = [Member(Mapping({"a": "hybrid5", "b": "int8", "g0": "wide"}), {}),
+               Member(Mapping({"a": "analog", "b": "fp32", "g0": "narrow"}), {})]
+    cmp = SimpleNamespace(fronts={0: {"harmonica": SimpleNamespace(members=members)}})
+    assert _used(cmp) == ("hybrid5",)  # width choices and the shared four left out

@@ -205,7 +205,7 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
             {"mpaas": b.evaluations}, {}, out=out / "runs" / f"{case.key}-mpaas", **common)
     rows = []
     for name, cmp in comparisons.items():
-        rows += reported_rows(cmp, _second_chip(models[name], task))
+        rows += reported_rows(cmp, _second_chip(models[name], task, _used(cmp)))
     return CaseResult(case, task.metric_name, rows, comparisons, metrics,
                       time.perf_counter() - start)
 
@@ -222,16 +222,27 @@ def _mpaas_model(model: Any, task: Any) -> Any:
     return adapted if report.widened else None
 
 
-def _second_chip(model: Any, task: Any) -> Callable[[Any], dict[str, float]]:
-    """Latency and energy of a mapping on the paper's simulated system (mps-paper)."""
+def _used(cmp: Comparison) -> tuple[str, ...]:
+    """Every candidate a front member of the comparison uses (harmonica adds hybrids)."""
+    from hetmap.candidates.registry import candidate_names
+
+    used = {m.mapping[layer] for fronts in cmp.fronts.values() for front in fronts.values()
+            for m in front.members for layer in m.mapping}  # width choices are not candidates
+    return tuple(sorted(used & set(candidate_names()) - {"fp32", "int8", "int4", "analog"}))
+
+
+def _second_chip(model: Any, task: Any, extra: tuple[str, ...] = ()
+                 ) -> Callable[[Any], dict[str, float]]:
+    """Latency and energy of a mapping on the paper's simulated system (mps-paper); `extra`:
+    candidates beyond the shared four that the mappings use."""
     from hetmap.candidates.analog import AnalogConfig
     from hetmap.config import analog_for_hardware
     from hetmap.hardware import table_for
     from hetmap.supernet import build_supernet
 
     analog = analog_for_hardware(AnalogConfig(), "hermes-pcm")
-    sn = build_supernet(model, task.example_input(8), candidates=("fp32", "int8", "int4",
-                                                                  "analog"), analog=analog)
+    sn = build_supernet(model, task.example_input(8), candidates=(
+        "fp32", "int8", "int4", "analog", *extra), analog=analog)
     table = table_for(sn, "mps-paper", example_input=task.example_input(1))
 
     def cost(mapping: Any) -> dict[str, float]:

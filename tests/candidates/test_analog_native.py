@@ -124,3 +124,23 @@ def test_range_gradient_does_not_depend_on_the_thread_count() -> None:
 def test_adc_rejects_parameters_of_another_width() -> None:
     with pytest.raises(RuntimeError, match="one entry per output channel"):
         native.adc(torch.zeros(2, 8, 4, 4), torch.ones(32), None, 0.0, 16)
+
+
+def test_every_checkout_builds_from_one_source_path_and_stale_locks_go(tmp_path) -> None:
+    import os
+    import time
+
+    from hetmap.candidates.analog import native as nat
+
+    copy = nat._stable_source(tmp_path)
+    assert copy.parent == tmp_path and copy.read_bytes() == nat.SOURCE.read_bytes()
+    stamp = copy.stat().st_mtime_ns
+    assert nat._stable_source(tmp_path) == copy and copy.stat().st_mtime_ns == stamp
+    lock = tmp_path / "lock"
+    lock.touch()
+    nat._clear_stale_lock(tmp_path)
+    assert lock.exists()  # a build may be running
+    old = time.time() - nat.STALE_LOCK_S - 5
+    os.utime(lock, (old, old))
+    nat._clear_stale_lock(tmp_path)
+    assert not lock.exists()

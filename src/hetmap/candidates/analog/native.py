@@ -16,6 +16,7 @@ import os
 import platform
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,35 @@ def _ninja_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+STALE_LOCK_S = 600.0  # a build takes about 30 s; a lock this old outlived its builder
+
+
+def _stable_source(build: Path) -> Path:
+    """The source copied into its build folder (named by its content), so that every
+    checkout of the same source (worktrees, a clean clone) builds from one path: ninja
+    rebuilds whenever the source path changes, and concurrent rebuilds race."""
+    copy = build / SOURCE.name
+    text = SOURCE.read_bytes()
+    if not copy.exists() or copy.read_bytes() != text:
+        tmp = build / f".{SOURCE.name}.{os.getpid()}"
+        tmp.write_bytes(text)
+        os.replace(tmp, copy)
+    return copy
+
+
+def _clear_stale_lock(build: Path) -> None:
+    """torch's build lock is a file its builder deletes when done; a builder killed midway
+    leaves it, and every later process would wait on it forever."""
+    lock = build / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return
+    if age > STALE_LOCK_S:
+        log.warning("removing %s, left %.0f s ago by a build that did not finish", lock, age)
+        lock.unlink(missing_ok=True)
+
+
 def load() -> Any:
     """The compiled module, or None where it cannot be built (the reason is logged once)."""
     global _module, _failed
@@ -72,8 +102,10 @@ def load() -> Any:
                 _ninja_on_path()
                 build = _build_dir()
                 build.mkdir(parents=True, exist_ok=True)
+                _clear_stale_lock(build)
                 _module = load_extension(
-                    "hetmap_analog_native", [str(SOURCE)], build_directory=str(build),
+                    "hetmap_analog_native", [str(_stable_source(build))],
+                    build_directory=str(build),
                     extra_cflags=["-O3", "-march=native", "-fopenmp"],
                     extra_ldflags=["-fopenmp"], verbose=False)
             except Exception as err:  # no compiler, headers or ninja: run the torch code
