@@ -61,16 +61,17 @@ class Budgets:
     lh_rounds: int
     lh_evaluations: int  # LionHeart's budget: every trial conversion scored counts as one
     draws: int  # PCM draws per mapping for mps@1d's accuracy@1d
+    batch_size: int  # training and scoring batches (tasks whose default is smaller keep it)
 
 
 # --quick exercises every task and method end to end on small networks (QUICK_CASES); its
 # figures mean nothing
 QUICK = Budgets(seeds=1, pretrain_epochs=1, stage_steps=2, evaluations=4, stage3_steps=1,
                 train_steps=1, drift_repeats=2, drift_members=1, drift_batches=1,
-                val_batches=1, lh_rounds=1, lh_evaluations=6, draws=2)
+                val_batches=1, lh_rounds=1, lh_evaluations=6, draws=2, batch_size=16)
 FULL = Budgets(seeds=3, pretrain_epochs=3, stage_steps=30, evaluations=32, stage3_steps=4,
                train_steps=10, drift_repeats=5, drift_members=3, drift_batches=None,
-               val_batches=None, lh_rounds=2, lh_evaluations=320, draws=4)
+               val_batches=None, lh_rounds=2, lh_evaluations=320, draws=4, batch_size=64)
 MOSTLY_ANALOG = 0.7  # the reported member's analog MAC share (the paper's regime)
 
 
@@ -126,7 +127,7 @@ def method_setup(b: Budgets) -> tuple[list[str | MethodSpec], dict[str, Any],
     """The methods of the table with their budgets and options (bench/compare.py's rules)."""
     from hetmap.search import strategy_names
 
-    steps, common = b.train_steps, {"batch_size": 64, "train_batches": 16}
+    steps, common = b.train_steps, {"batch_size": b.batch_size, "train_batches": 16}
     drifted = MethodSpec("mps@1d", "mps", {"pop_size": 8},
                          objectives=("accuracy@1d", "analog_mac_ratio", "digital_weight_bytes"))
     methods: list[str | MethodSpec] = ["anchors", "random", "mps", drifted, "lionheart",
@@ -180,10 +181,10 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
                                   progress=False, log=log)
     model.eval()
     methods, budgets, options = method_setup(b)
-    n = b.stage_steps
+    n, batch = b.stage_steps, min(b.batch_size, task.defaults.batch_size)
 
     def train_config(seed: int) -> Any:
-        return make_config(seed=seed, batch_size=64 if task.defaults.batch_size > 16 else 16,
+        return make_config(seed=seed, batch_size=batch,
                            progress=False, eval_each_epoch=False,
                            stage1={"epochs": 1, "max_steps": n},
                            stage2={"epochs": 1, "max_steps": n})
@@ -192,7 +193,7 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
                   stage3={"steps": b.stage3_steps, "n_mappings": 8, "draws": b.draws},
                   drift_times=TIMES, drift_repeats=b.drift_repeats,
                   drift_batches=b.drift_batches, drift_members=b.drift_members,
-                  seeds=b.seeds, batch_size=64, bn_batches=2, draws=b.draws,
+                  seeds=b.seeds, batch_size=batch, bn_batches=2, draws=b.draws,
                   val_batches=b.val_batches, log=log)
     comparisons = {"main": compare(task, model, "hermes-pcm", methods, budgets, options,
                                    out=out / "runs" / case.key, **common)}
