@@ -105,19 +105,22 @@ def test_disabled_kernels_leave_the_torch_path(monkeypatch: pytest.MonkeyPatch) 
 def test_range_gradient_does_not_depend_on_the_thread_count() -> None:
     torch.manual_seed(0)
     x = torch.randn(6, 4, 9, 9)
-    gl, wl = torch.randn(6 * 81, 5), torch.randn(9 * 4, 5)
-    geo = [9, 9, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1]
+    gout = torch.randn(6, 5, 9, 9).contiguous(memory_format=torch.channels_last)
+    wl = torch.randn(9 * 4, 5)
+    geo = [9, 9, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0]
     threads = torch.get_num_threads()
     outs = []
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            outs.append(native.clip_grad(x, torch.ones_like(x), torch.tensor(0.8), True, gl, wl,
-                                         None, geo))
+            gx = torch.full_like(x, float("nan"))
+            outs.append((gx, *native.clip_grad(x, torch.ones_like(x), gx, torch.tensor(0.8),
+                                               True, gout, wl, None, geo)))
     finally:
         torch.set_num_threads(threads)
     (g1, t1, c1), (g2, t2, c2) = outs
     assert torch.equal(g1, g2) and torch.equal(t1, t2) and torch.equal(c1, c2)
+    assert torch.equal(g1, (x.abs() <= 0.8).float())
     assert float(t1) < 0 and float(c1) > 0
 
 

@@ -338,47 +338,92 @@ def _adc(c: Ctx, y: Tensor, r: Tensor, wmax: Tensor) -> tuple[Tensor, Tensor | N
     return y, keep
 
 
-def _input_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
-                ws: Tensor, need_r: bool) -> tuple[Tensor, Tensor | None]:
-    """Gradients through the input clip: for the input and for the input range."""
+def _input_grad(c: Ctx, i: int, x: Tensor, r: Tensor, gq: Tensor, gout: Tensor, ws: Tensor,
+                grads: _Grads) -> Tensor | None:
+    """Gradients through the input clip of slice `i`: the input's (added into `grads`) and
+    the input range's (returned)."""
     plan, cfg = c.plan, c.config
+    s = plan.slices[i]
+    if plan.is_conv and cfg.range_grad != "folded" and x.dim() <= 4 \
+            and native.usable(x, gq, gout, ws):
+        return _native_input_grad(c, i, x, r, gq, gout, ws, grads)
+    xs = plan.take(x, s)
     if (not plan.is_conv or cfg.range_grad == "folded") and plan.groups == 1:
         fn = kernels.fused("input_grad", kernels.input_grad_impl) if cfg.fuse \
             else kernels.input_grad_impl
         gx, total, count = fn(gq, xs, r)
-        if not need_r:
-            return gx, None
-        grad = total * r
-        if cfg.input_range_decay > 0:
-            pct = 1.0 - count / float(xs.numel())
-            grad = grad + cfg.input_range_decay * r * (pct > cfg.input_min_percentage)
-        return gx, grad
-    if plan.is_conv and cfg.range_grad != "folded" and xs.dim() <= 4 \
-            and native.usable(xs, gq, gout, ws):
-        return _native_input_grad(c, s, xs, r, gq, gout, ws, need_r)
-    grad_r = _range_grad(c, s, xs, r, gq, gout, ws) if need_r else None
-    return gq.masked_fill_((xs > r) | (xs < -r), 0.0), grad_r
+        grad = None
+        if grads.need_r:
+            grad = total * r
+            if cfg.input_range_decay > 0:
+                pct = 1.0 - count / float(xs.numel())
+                grad = grad + cfg.input_range_decay * r * (pct > cfg.input_min_percentage)
+    else:
+        grad = _range_grad(c, s, xs, r, gq, gout, ws) if grads.need_r else None
+        gx = gq.masked_fill_((xs > r) | (xs < -r), 0.0)
+    grads.add_input(s, gx, x)
+    return grad
 
 
-def _native_input_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
-                       ws: Tensor, need_r: bool) -> tuple[Tensor, Tensor | None]:
-    """`_input_grad` of a convolution slice by the C++ kernel (conv1d as 2-d with height 1)."""
+@dataclass
+class _Grads:
+    """The gradients one backward builds up over the slices, and the output gradient in
+    channels-last order for the range gradient, converted once per distinct tensor."""
+
+    plan: Plan
+    need_x: bool
+    need_r: bool
+    x: Tensor | None = None
+    _rows_of: Tensor | None = None
+    _rows: Tensor | None = None
+
+    def add_input(self, s: Slice, g: Tensor, like: Tensor) -> None:
+        if self.need_x:
+            self.x = self.plan.put(self.x, g, s, like)
+
+    def input_buffer(self, like: Tensor) -> Tensor | None:
+        """The input gradient for the native kernel to write into (every slice's channels
+        are written, so it starts uninitialised)."""
+        if self.need_x and self.x is None:
+            self.x = torch.empty(like.shape, dtype=like.dtype, device=like.device)
+        return self.x
+
+    def rows(self, gout: Tensor) -> Tensor:
+        """`gout` (4-d) for reading one output position's channels of a group at once:
+        channels-last when a group has many outputs, else as it is."""
+        if self.plan.out_g < 8:
+            return gout
+        if self._rows_of is not gout:
+            self._rows_of, self._rows = gout, gout.contiguous(memory_format=torch.channels_last)
+        assert self._rows is not None
+        return self._rows
+
+
+def _native_input_grad(c: Ctx, i: int, x: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
+                       ws: Tensor, grads: _Grads) -> Tensor | None:
+    """`_input_grad` of a convolution slice by the C++ kernel (conv1d as 2-d with height 1),
+    reading the slice's channels from the whole input and writing the input gradient in
+    place."""
     plan = c.plan
-
-    def two_d(v: list[int] | tuple[int, ...], fill: int) -> list[int]:
-        return [fill, *v] if len(v) == 1 else list(v)
-
-    sp, osp = two_d(tuple(xs.shape[2:]), 1), two_d(tuple(gout.shape[2:]), 1)
-    geo = [*sp, *osp, *two_d(plan.spec.kernel_size, 1), *two_d(plan.stride, 1),
-           *two_d(plan.padding, 0), *two_d(plan.dilation, 1), plan.groups]
+    s = plan.slices[i]
+    gx = grads.input_buffer(x)
+    if x.dim() == 3:
+        x, gout = x.unsqueeze(2), gout.unsqueeze(2)
+    x = x.contiguous()
     g, nch, og = plan.groups, s.ch_hi - s.ch_lo, plan.out_g
-    gl = gout.movedim(1, -1).reshape(-1, og)
+    two_d = (lambda v: list(v)) if len(plan.stride) == 2 else (lambda v: [1, *v])
+    acc = max(0, plan.slices[i - 1].ch_hi - s.ch_lo) if i > 0 else 0
+    geo = [*x.shape[2:], *gout.shape[2:], *two_d(plan.spec.kernel_size), *two_d(plan.stride),
+           *(plan.padding if len(plan.padding) == 2 else [0, *plan.padding]),
+           *two_d(plan.dilation), g, s.ch_lo, acc]
     wl = ws.reshape(g, og, nch, plan.karea).permute(3, 0, 2, 1).reshape(-1, og)
-    rmask = plan.row_mask(s, xs.device, torch.bool).reshape(-1) if s.partial else None
-    gx, total, counts = native.clip_grad(xs, gq.contiguous(), r, need_r, gl, wl, rmask, geo)
-    if not need_r:
-        return gx, None
-    return gx, _decayed(c, r, total, counts, float(xs.shape[0] * math.prod(osp) * s.rows))
+    rmask = plan.row_mask(s, x.device, torch.bool).reshape(-1) if s.partial else None
+    total, counts = native.clip_grad(x, gq, None if gx is None else gx.view(x.shape), r,
+                                     grads.need_r, grads.rows(gout), wl, rmask, geo)
+    if not grads.need_r:
+        return None
+    return _decayed(c, r, total, counts,
+                    float(x.shape[0] * math.prod(gout.shape[2:]) * s.rows))
 
 
 def _range_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
@@ -472,14 +517,13 @@ class AnalogFunction(torch.autograd.Function):
         x, ir, *noisy_ws = ctx.saved_tensors
         need_x, need_w, need_r = ctx.needs_input_grad[0], ctx.needs_input_grad[1], \
             ctx.has_ir and ctx.needs_input_grad[2]
-        grad_x: Tensor | None = None
+        grads = _Grads(plan, need_x, bool(need_r))
         grad_w: Tensor | None = None
         grad_r = torch.zeros_like(ir) if need_r else None
         for i, (s, ws, keep) in enumerate(zip(plan.slices, noisy_ws, ctx.keeps)):
             gs = grad if keep is None else grad * keep
-            xs = plan.take(x, s)
             r = ir[i] if ctx.has_ir else None
-            xq = dac(xs, r, c.config, c.scale)
+            xq = dac(plan.take(x, s), r, c.config, c.scale)
             gq, gw = plan.mvm_backward(gs, xq, ws, need_x or need_r, need_w)
             del xq
             if gw is not None:
@@ -495,12 +539,13 @@ class AnalogFunction(torch.autograd.Function):
                     grad_w[:, s.ch_lo:s.ch_hi] += gw
             if gq is None:
                 continue
-            if r is not None:
-                gq, gr = _input_grad(c, s, xs, r, gq, gs, ws, need_r)
-                if grad_r is not None and gr is not None:
-                    grad_r[i] = gr
-            if need_x:
-                grad_x = plan.put(grad_x, gq, s, x)
+            if r is None:
+                grads.add_input(s, gq, x)
+                continue
+            gr = _input_grad(c, i, x, r, gq, gs, ws, grads)
+            if grad_r is not None and gr is not None:
+                grad_r[i] = gr
+        grad_x = grads.x
         return grad_x, grad_w, grad_r, None
 
 

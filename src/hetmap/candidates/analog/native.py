@@ -108,11 +108,14 @@ def adc(y: Tensor, std: Tensor | None, bound: Tensor | None, out_res: float,
     return y, (keep if clipped > 0 else None)
 
 
-def clip_grad(xs: Tensor, gq: Tensor, r: Tensor, need_r: bool, gl: Tensor, wl: Tensor,
-              rmask: Tensor | None, geo: list[int]) -> tuple[Tensor, Tensor, Tensor]:
-    """Straight-through input gradient (gq, zeroed in place where |x| > r), the range-gradient
-    sum over clipped unfolded entries and their count per group."""
-    mask = xs.new_empty(0, dtype=torch.bool) if rmask is None else rmask.contiguous()
-    total, counts = load().clip_grad(xs.contiguous(), gq, float(r), need_r, gl.contiguous(),
-                                     wl.contiguous(), mask, geo)
-    return gq, torch.tensor(total, dtype=xs.dtype), counts.to(xs.dtype)
+def clip_grad(x: Tensor, gq: Tensor, gx: Tensor | None, r: Tensor, need_r: bool,
+              gout: Tensor, wl: Tensor, rmask: Tensor | None, geo: list[int]
+              ) -> tuple[Tensor, Tensor]:
+    """Straight-through input gradient of one conv slice (gq, zero where |x| > r) written
+    into the layer's input gradient `gx` (None: not needed), the range-gradient sum over
+    clipped unfolded entries and their count per group. `x` is the whole layer input, `gout`
+    the slice's 4-d output gradient in any layout (channels-last reads fastest)."""
+    mask = x.new_empty(0, dtype=torch.bool) if rmask is None else rmask.contiguous()
+    total, counts = load().clip_grad(x, gq.contiguous(), x.new_empty(0) if gx is None else gx,
+                                     float(r), need_r, gout, wl.contiguous(), mask, geo)
+    return torch.tensor(total, dtype=x.dtype), counts.to(x.dtype)
