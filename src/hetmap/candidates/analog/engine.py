@@ -225,12 +225,26 @@ def clip_weight(weight: Tensor, config: AnalogConfig) -> Tensor:
     shared with other candidates, so they are never clipped in place)."""
     if config.clip_type == "none":
         return weight
-    with torch.no_grad():
-        w2 = weight.reshape(weight.shape[0], -1)
-        dim = None if config.clip_type == "layer_gaussian" else 1
-        bound = config.clip_sigma * w2.std(dim, keepdim=True)
-        delta = w2.clamp(-bound, bound).view_as(weight) - weight
-    return weight + delta
+    fn = kernels.fused("clip_weight", kernels.clip_weight_impl) if config.fuse \
+        else kernels.clip_weight_impl
+    return fn(weight, config.clip_sigma, config.clip_type != "layer_gaussian")
+
+
+def noisy_weight(c: Ctx, s: Slice, weight: Tensor, need_wmax: bool
+                 ) -> tuple[Tensor, Tensor | None]:
+    """Slice `s` of the (clipped) weight with weight noise when training, and the abs max
+    of each of its columns when needed (one fused pass when `fuse`)."""
+    plan, cfg = c.plan, c.config
+    ws = weight[:, s.ch_lo:s.ch_hi] if s.ch_hi - s.ch_lo != weight.shape[1] else weight
+    noisy = c.training and cfg.has_weight_noise
+    if not (noisy or need_wmax):
+        return plan.weight_slice(weight, s), None
+    mask = plan.row_mask(s, ws.device, ws.dtype) if s.partial else None
+    noise = torch.randn_like(ws) if noisy else None  # eager: as many draws as before
+    fn = kernels.fused("noisy_weight", kernels.noisy_weight_impl) if cfg.fuse \
+        else kernels.noisy_weight_impl
+    return fn(ws, mask, noise, cfg.weight_noise * c.scale,
+              cfg.weight_noise_type == "add_normal_per_channel")
 
 
 def row_wmax(plan: Plan, ws: Tensor, per_channel: bool) -> Tensor:
@@ -279,18 +293,9 @@ def _forward(c: Ctx, x: Tensor, weight: Tensor, ir: Tensor | None
     for i, s in enumerate(plan.slices):
         r = None if ir is None else ir[i]
         xq = dac(plan.take(x, s), r, cfg, c.scale)
-        ws = plan.weight_slice(weight, s)
         need_wmax = (r is not None and (cfg.out_bound > 0 or cfg.out_res > 0 or (
-            c.training and cfg.out_noise > 0))) or (c.training and cfg.has_weight_noise)
-        wmax = row_wmax(plan, ws, True) if need_wmax else None
-        if c.training and cfg.has_weight_noise:
-            assert wmax is not None
-            wn = wmax if cfg.weight_noise_type == "add_normal_per_channel" else wmax.amax()
-            std = (cfg.weight_noise * c.scale) * wn
-            noise = torch.randn_like(ws) * std.view(-1, *([1] * (ws.ndim - 1)))
-            if s.partial:
-                noise *= plan.row_mask(s, ws.device, ws.dtype)
-            ws = ws + noise
+            c.training and cfg.out_noise > 0)))
+        ws, wmax = noisy_weight(c, s, weight, need_wmax)
         noisy_ws.append(ws)
         y = plan.mvm(xq, ws)
         del xq
@@ -521,14 +526,12 @@ class AnalogFunction(torch.autograd.Function):
         grad_w: Tensor | None = None
         grad_r = torch.zeros_like(ir) if need_r else None
         for i, (s, ws, keep) in enumerate(zip(plan.slices, noisy_ws, ctx.keeps)):
-            gs = grad if keep is None else grad * keep
+            gs = grad if keep is None else torch.where(keep, grad, 0.0)
             r = ir[i] if ctx.has_ir else None
             xq = dac(plan.take(x, s), r, c.config, c.scale)
             gq, gw = plan.mvm_backward(gs, xq, ws, need_x or need_r, need_w)
             del xq
             if gw is not None:
-                if s.partial:
-                    gw = gw * plan.row_mask(s, gw.device, gw.dtype)
                 if len(plan.slices) == 1:
                     grad_w = gw
                 else:
@@ -536,7 +539,11 @@ class AnalogFunction(torch.autograd.Function):
                         full = list(gw.shape)
                         full[1] = plan.cin_g
                         grad_w = gw.new_zeros(full)
-                    grad_w[:, s.ch_lo:s.ch_hi] += gw
+                    part = grad_w[:, s.ch_lo:s.ch_hi]
+                    if s.partial:
+                        part.addcmul_(gw, plan.row_mask(s, gw.device, gw.dtype))
+                    else:
+                        part += gw
             if gq is None:
                 continue
             if r is None:
