@@ -82,6 +82,16 @@ class Plan:
         return self.spec.kind != "linear"
 
     @property
+    def one_to_one(self) -> bool:
+        """Whether every input element feeds exactly one unfolded entry (a linear layer, or
+        a 1x1 convolution with stride 1 and no padding): lightning's unfolded input-range
+        gradient then equals the folded one."""
+        if not self.is_conv:
+            return True
+        return all(k == 1 for k in self.spec.kernel_size) and all(
+            st == 1 for st in self.stride) and all(p == 0 for p in self.padding)
+
+    @property
     def groups(self) -> int:
         return self.spec.groups if self.is_conv else 1
 
@@ -349,11 +359,12 @@ def _input_grad(c: Ctx, i: int, x: Tensor, r: Tensor, gq: Tensor, gout: Tensor, 
     the input range's (returned)."""
     plan, cfg = c.plan, c.config
     s = plan.slices[i]
-    if plan.is_conv and cfg.range_grad != "folded" and x.dim() <= 4 \
+    folded = cfg.range_grad == "folded" or plan.one_to_one
+    if not (folded and plan.groups == 1) and plan.is_conv and x.dim() <= 4 \
             and native.usable(x, gq, gout, ws):
         return _native_input_grad(c, i, x, r, gq, gout, ws, grads)
     xs = plan.take(x, s)
-    if (not plan.is_conv or cfg.range_grad == "folded") and plan.groups == 1:
+    if folded and plan.groups == 1:
         fn = kernels.fused("input_grad", kernels.input_grad_impl) if cfg.fuse \
             else kernels.input_grad_impl
         gx, total, count = fn(gq, xs, r)
@@ -438,7 +449,7 @@ def _range_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tenso
     plan, cfg = c.plan, c.config
     upper, lower = xs >= r, xs <= -r
     clipped = upper | lower
-    if not plan.is_conv or cfg.range_grad == "folded":
+    if cfg.range_grad == "folded" or plan.one_to_one:
         sgn_g = torch.where(upper, gq, torch.where(lower, -gq, 0.0))
         total = sgn_g.clamp_(max=0).sum()
         if plan.groups == 1:
