@@ -91,7 +91,20 @@ def test_adc_quantizes_and_bounds_per_channel() -> None:
     out, keep = native.adc(y.clone(), None, bound, 4.0, 1)  # steps of 0.5, 0.25, 1.0
     assert torch.equal(out, torch.tensor([[0.5, -0.5, 2.0], [0.0, 0.5, -2.0]]))
     assert keep is not None
-    assert torch.equal(keep, torch.tensor([[True, False, False], [True, False, False]]))
+    assert torch.equal(native.where_bits(torch.ones(6), keep),
+                       torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0]))
+
+
+def test_packed_output_mask_covers_every_output() -> None:
+    """The mask is packed a bit an output, across the kernel's chunks and a ragged end."""
+    torch.manual_seed(0)
+    y = torch.randn(3, 7, 1001)
+    bound = torch.rand(7) + 0.5
+    _, keep = native.adc(y.clone(), None, bound, 0.0, 1001)
+    assert keep is not None and keep.numel() == -(-y.numel() // 8)
+    grad = torch.randn_like(y)
+    want = torch.where(y.abs() <= bound.view(-1, 1), grad, 0.0)
+    assert torch.equal(native.where_bits(grad, keep).view_as(y), want)
 
 
 def test_disabled_kernels_leave_the_torch_path(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -353,6 +353,14 @@ def _adc(c: Ctx, y: Tensor, r: Tensor, wmax: Tensor) -> tuple[Tensor, Tensor | N
     return y, keep
 
 
+def _kept(grad: Tensor, keep: Tensor) -> Tensor:
+    """The output gradient where the bound did not clip; `keep` is a bool mask or, from the
+    native ADC, one packed to bits."""
+    if keep.dtype == torch.uint8:
+        return native.where_bits(grad, keep).view_as(grad)
+    return torch.where(keep, grad, 0.0)
+
+
 def _input_grad(c: Ctx, i: int, x: Tensor, r: Tensor, gq: Tensor, gout: Tensor, ws: Tensor,
                 grads: _Grads) -> Tensor | None:
     """Gradients through the input clip of slice `i`: the input's (added into `grads`) and
@@ -537,7 +545,7 @@ class AnalogFunction(torch.autograd.Function):
         grad_w: Tensor | None = None
         grad_r = torch.zeros_like(ir) if need_r else None
         for i, (s, ws, keep) in enumerate(zip(plan.slices, noisy_ws, ctx.keeps)):
-            gs = grad if keep is None else torch.where(keep, grad, 0.0)
+            gs = grad if keep is None else _kept(grad, keep)
             r = ir[i] if ctx.has_ir else None
             xq = dac(plan.take(x, s), r, c.config, c.scale)
             gq, gw = plan.mvm_backward(gs, xq, ws, need_x or need_r, need_w)

@@ -8,7 +8,8 @@
 //   one pass over the layer input (no copy of the slice's channels), visiting only the
 //   clipped elements' pairs; the input gradient is written into the layer's, in place.
 // adc: output noise (standard normal, drawn here with a ziggurat sampler), ADC quantization
-//   (round half to even) and the output bound, in place, plus the mask of unclipped outputs.
+//   (round half to even) and the output bound, in place, plus the mask of unclipped outputs
+//   packed to one bit an output (what the backward keeps); where_bits applies it.
 //
 // Both split work into fixed chunks whose results do not depend on the number of threads.
 #include <torch/extension.h>
@@ -122,6 +123,16 @@ inline float dot8(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
+// bits[j] = mask[8j] | mask[8j + 1] << 1 | ... (the last byte padded with zeros)
+inline void pack_bits(const bool* mask, int64_t len, uint8_t* bits) {
+  for (int64_t j = 0; j * 8 < len; ++j) {
+    uint8_t b = 0;
+    const int64_t m = std::min<int64_t>(8, len - j * 8);
+    for (int64_t t = 0; t < m; ++t) b |= static_cast<uint8_t>(mask[j * 8 + t]) << t;
+    bits[j] = b;
+  }
+}
+
 struct Segment {
   float* y;
   bool* keep;
@@ -174,9 +185,9 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
   float* yp = y.data_ptr<float>();
   const float* sp = has_noise ? std.data_ptr<float>() : nullptr;
   const float* bp = has_bound ? bound.data_ptr<float>() : nullptr;
-  torch::Tensor keep = has_bound ? torch::empty_like(y, y.options().dtype(torch::kBool))
-                                 : torch::empty({0}, y.options().dtype(torch::kBool));
-  bool* kp = has_bound ? keep.data_ptr<bool>() : nullptr;
+  // one bit per output (bit i % 8 of byte i / 8): the mask is kept for backward
+  torch::Tensor keep = torch::empty({has_bound ? (n + 7) / 8 : 0}, y.options().dtype(torch::kByte));
+  uint8_t* kp = has_bound ? keep.data_ptr<uint8_t>() : nullptr;
   const float res_den = static_cast<float>(out_res);
   std::vector<float> res(channels, 0.0f);  // the ADC step per channel, as torch computes it
   for (int64_t c = 0; c < channels && has_bound; ++c) res[c] = (2.0f * bp[c]) / res_den;
@@ -190,6 +201,8 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
   at::parallel_for(0, n_chunks, 1, [=](int64_t c0, int64_t c1) {
     std::vector<float> zbuf(has_noise ? kChunk : 0);
     float* z = zbuf.data();
+    std::vector<char> kbuf(has_bound ? kChunk : 0);  // this chunk's mask, a byte an output
+    bool* kb = reinterpret_cast<bool*>(kbuf.data());
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t lo = ch * kChunk, hi = std::min(n, lo + kChunk);
       if (has_noise) {  // the chunk's noise first: the per-element step below vectorises
@@ -201,7 +214,7 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
       for (int64_t i = lo; i < hi;) {  // segments of one channel (conv) or one row (linear)
         const int64_t len = inner > 1 ? std::min(hi - i, inner - pos)
                                       : std::min(hi - i, channels - c);
-        Segment seg{yp + i, has_bound ? kp + i : nullptr, z + (i - lo), len};
+        Segment seg{yp + i, has_bound ? kb + (i - lo) : nullptr, z + (i - lo), len};
         if (inner > 1) {
           lost += adc_segment<false>(seg, sp ? sp + c : nullptr, bp ? bp + c : nullptr,
                                      resp + c, has_noise, has_bound, quantize);
@@ -219,6 +232,7 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
         i += len;
       }
       clp[ch] = lost;
+      if (has_bound) pack_bits(kb, hi - lo, kp + lo / 8);  // kChunk is a multiple of 8
     }
   });
   int64_t total = 0;
@@ -342,7 +356,27 @@ std::tuple<double, torch::Tensor> clip_grad(torch::Tensor x, torch::Tensor gq, t
   return {total, torch::tensor(counts, torch::kDouble)};
 }
 
+// grad where the bit of the packed mask `bits` (as `adc` returns it) is set, else 0.
+torch::Tensor where_bits(torch::Tensor grad, torch::Tensor bits) {
+  TORCH_CHECK(grad.is_contiguous() && grad.scalar_type() == torch::kFloat &&
+                  bits.scalar_type() == torch::kByte && bits.numel() == (grad.numel() + 7) / 8,
+              "where_bits: contiguous float32 gradient and its packed mask expected");
+  torch::Tensor out = torch::empty_like(grad);
+  const float* g = grad.data_ptr<float>();
+  const uint8_t* b = bits.data_ptr<uint8_t>();
+  float* o = out.data_ptr<float>();
+  const int64_t n = grad.numel();
+  at::parallel_for(0, (n + 7) / 8, kChunk / 8, [=](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t m = std::min<int64_t>(8, n - j * 8);
+      for (int64_t t = 0; t < m; ++t) o[j * 8 + t] = (b[j] >> t) & 1 ? g[j * 8 + t] : 0.0f;
+    }
+  });
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("where_bits", &where_bits, "gradient where the packed output mask is set");
   m.def("adc", &adc, "noise + ADC quantization + bound, in place");
   m.def("clip_grad", &clip_grad, "exact unfolded input-range gradient of a conv tile slice");
 }

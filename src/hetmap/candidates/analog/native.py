@@ -97,7 +97,8 @@ def seed() -> int:
 def adc(y: Tensor, std: Tensor | None, bound: Tensor | None, out_res: float,
         inner: int) -> tuple[Tensor, Tensor | None]:
     """Output noise, ADC quantization and bound of `y` in place; the unclipped-output mask
-    (None when nothing was clipped or there is no bound)."""
+    packed to one bit an output (None when nothing was clipped or there is no bound), for
+    `where_bits`."""
     if (std is None and bound is None) or y.numel() == 0:
         return y, None
     empty = y.new_empty(0)
@@ -106,6 +107,11 @@ def adc(y: Tensor, std: Tensor | None, bound: Tensor | None, out_res: float,
     keep, clipped = load().adc(y, s, b, float(out_res), int(inner), seed() if std is not None
                                else 0)
     return y, (keep if clipped > 0 else None)
+
+
+def where_bits(grad: Tensor, bits: Tensor) -> Tensor:
+    """`grad` where the packed mask `bits` (from `adc`) is set, else 0."""
+    return load().where_bits(grad.contiguous(), bits)
 
 
 def clip_grad(x: Tensor, gq: Tensor, gx: Tensor | None, r: Tensor, need_r: bool,
