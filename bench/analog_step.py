@@ -1,4 +1,5 @@
-"""Training-step cost of all-analog ResNet-20 and a BERT-small encoder.
+"""Training-step cost of all-analog conv nets (ResNet-20, MobileNetV2, a plain VGG-style
+stack) and a BERT-small encoder.
 
 Every mappable layer runs hetmap's `analog` candidate with the full HWA configuration
 (8-bit DAC/ADC, output and weight noise, weight clipping, learned input ranges). Time and
@@ -8,7 +9,8 @@ PyTorch path; clipping by its `AnalogOptimizer`), all measured in this run. Time
 one process that interleaves the variants step by step; peak memory (VmHWM on CPU with large
 blocks mmap'd, max allocated on CUDA) from one process per variant.
 
-    .venv/bin/python bench/analog_step.py [--repeats 5] [--only resnet|bert] [--device cpu]
+    .venv/bin/python bench/analog_step.py [--repeats 5] [--device cpu]
+        [--only resnet|mobilenet|vgg|bert]
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ from torch import nn
 from _timing import interleaved_medians
 
 VARIANTS = ("fp32", "hetmap", "hetmap_folded", "lightning")
+NO_LIGHTNING = {"mobilenet"}  # aihwkit-lightning converts no grouped (depthwise) convs
+
+
+def variants(task: str) -> tuple[str, ...]:
+    return tuple(v for v in VARIANTS if v != "lightning" or task not in NO_LIGHTNING)
 
 
 def analog_config(range_grad: str = "unfolded") -> Any:
@@ -53,18 +60,39 @@ def convert_hetmap(model: nn.Module, range_grad: str) -> nn.Module:
     return model
 
 
+TASKS = ("resnet", "mobilenet", "vgg", "bert")
+LABELS = {"resnet": "ResNet-20 b128", "mobilenet": "MobileNetV2 b32",
+          "vgg": "VGG-style 6 conv b64", "bert": "BERT-small encoder b64 s128"}
+
+
+def vgg_stack(num_classes: int = 10) -> nn.Module:
+    """A plain VGG-style stack: six 3x3 convs with BN + ReLU, two max-pools, a linear head."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for i, cout in enumerate((64, 64, 128, 128, 256, 256)):
+        layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                   nn.ReLU()]
+        if i in (1, 3):
+            layers.append(nn.MaxPool2d(2))
+        cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
+    return nn.Sequential(*layers)
+
+
 def build(task: str, device: str) -> tuple[nn.Module, Any]:
     torch.manual_seed(0)
-    if task == "resnet":
-        from hetmap.models import resnet_cifar
+    if task != "bert":
+        from hetmap.models import mobilenetv2_cifar, resnet_cifar
 
-        model = resnet_cifar(20).to(device)
-        x = torch.randn(128, 3, 32, 32, device=device)
-        y = torch.randint(0, 10, (128,), device=device)
+        model, batch = {"resnet": (resnet_cifar, 128), "mobilenet": (mobilenetv2_cifar, 32),
+                        "vgg": (vgg_stack, 64)}[task]
+        net = (model(20) if task == "resnet" else model()).to(device)
+        x = torch.randn(batch, 3, 32, 32, device=device)
+        y = torch.randint(0, 10, (batch,), device=device)
 
         def loss_fn(m: nn.Module) -> torch.Tensor:
             return nn.functional.cross_entropy(m(x), y)
-        return model, loss_fn
+        return net, loss_fn
     from transformers import BertConfig, BertModel
 
     config = BertConfig(hidden_size=512, num_hidden_layers=4, num_attention_heads=8,
@@ -129,7 +157,7 @@ def make_variant(task: str, variant: str, device: str) -> Any:
 def time_variants(task: str, repeats: int, device: str) -> dict[str, float]:
     """Median step time of every variant, the variants interleaved step by step so that a
     change in machine load hits them all alike."""
-    steps = {v: make_variant(task, v, device) for v in VARIANTS}  # each warmed up once
+    steps = {v: make_variant(task, v, device) for v in variants(task)}  # each warmed up once
     return interleaved_medians(steps, repeats, warmup=0)
 
 
@@ -153,7 +181,7 @@ def _child(args: list[str]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--only", choices=("resnet", "bert"))
+    ap.add_argument("--only", choices=TASKS)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--child", metavar="TASK", help=argparse.SUPPRESS)
     ap.add_argument("--peak", metavar="VARIANT", help=argparse.SUPPRESS)
@@ -163,23 +191,24 @@ def main() -> None:
                   else time_variants(args.child, args.repeats, args.device))
         print(json.dumps(result))
         return
-    tasks = [args.only] if args.only else ["resnet", "bert"]
+    tasks = [args.only] if args.only else list(TASKS)
     print(f"device={args.device} threads={torch.get_num_threads()} repeats={args.repeats} "
           "(variants interleaved step by step; medians)")
     for task in tasks:
         common = ["--child", task, "--device", args.device]
         t = _child([*common, "--repeats", str(args.repeats)])
-        peak = {v: _child([*common, "--peak", v]) for v in VARIANTS}
-        fp, lt = t["fp32"], t["lightning"]
-        label = "ResNet-20 b128" if task == "resnet" else "BERT-small encoder b64 s128"
-        print(f"{label}: step fp32 {fp:.3f}s  lightning {lt:.3f}s ({lt / fp:.2f}x fp32)  "
-              f"peak fp32 {peak['fp32'] / 2**20:.0f} MiB  lightning "
-              f"{peak['lightning'] / 2**20:.0f} MiB")
+        peak = {v: _child([*common, "--peak", v]) for v in variants(task)}
+        fp, lt = t["fp32"], t.get("lightning")
+        mib = {v: f"{p / 2**20:.0f} MiB" for v, p in peak.items()}
+        lightning = "lightning n/a (no grouped convs)" if lt is None else \
+            f"lightning {lt:.3f}s ({lt / fp:.2f}x fp32)"
+        print(f"{LABELS[task]}: step fp32 {fp:.3f}s  {lightning}  peak fp32 {mib['fp32']}"
+              + ("" if lt is None else f"  lightning {mib['lightning']}"))
         for name, label in (("hetmap", "exact range grad"), ("hetmap_folded", "folded")):
             hm = t[name]
-            print(f"  hetmap ({label}): {hm:.3f}s = {hm / fp:.2f}x fp32, {lt / hm:.2f}x faster "
-                  f"than lightning; peak {peak[name] / 2**20:.0f} MiB = "
-                  f"{peak[name] / peak['fp32']:.2f}x fp32")
+            faster = "" if lt is None else f", {lt / hm:.2f}x faster than lightning"
+            print(f"  hetmap ({label}): {hm:.3f}s = {hm / fp:.2f}x fp32{faster}; peak "
+                  f"{mib[name]} = {peak[name] / peak['fp32']:.2f}x fp32")
 
 
 if __name__ == "__main__":

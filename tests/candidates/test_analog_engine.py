@@ -15,6 +15,10 @@ LAYERS = {
     "linear_split": (lambda: nn.Linear(50, 7), (4, 3, 50)),
     "linear_one_tile": (lambda: nn.Linear(12, 5), (6, 12)),
     "conv2d_split_partial": (lambda: nn.Conv2d(5, 6, 3, padding=1, stride=2), (3, 5, 9, 9)),
+    # ten outputs: the range gradient reads the output gradient channels-last
+    "conv2d_wide_split": (lambda: nn.Conv2d(5, 10, 3, padding=1), (2, 5, 6, 6)),
+    # 1x1: the unfolded range gradient is the folded one
+    "conv2d_pointwise_split": (lambda: nn.Conv2d(30, 6, 1), (2, 30, 5, 5)),
     "conv2d_one_tile": (lambda: nn.Conv2d(2, 4, 3, padding=1), (3, 2, 7, 7)),
     "conv2d_grouped_split": (lambda: nn.Conv2d(8, 6, 3, padding=1, groups=2), (2, 8, 6, 6)),
     "conv2d_depthwise": (lambda: nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False),

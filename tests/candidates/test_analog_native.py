@@ -47,7 +47,7 @@ def test_kernels_equal_the_torch_path(name: str, update: dict,
     got, calls = _run(name, update, True, monkeypatch)
     ref, _ = _run(name, update, False, monkeypatch)
     assert calls["adc"] > 0
-    assert (calls["clip_grad"] > 0) == name.startswith("conv")
+    assert (calls["clip_grad"] > 0) == (name.startswith("conv") and "pointwise" not in name)
     y, gx, gw, gr, r = got
     y1, gx1, gw1, gr1, r1 = ref
     assert torch.equal(y, y1) and torch.equal(r, r1)
@@ -91,7 +91,20 @@ def test_adc_quantizes_and_bounds_per_channel() -> None:
     out, keep = native.adc(y.clone(), None, bound, 4.0, 1)  # steps of 0.5, 0.25, 1.0
     assert torch.equal(out, torch.tensor([[0.5, -0.5, 2.0], [0.0, 0.5, -2.0]]))
     assert keep is not None
-    assert torch.equal(keep, torch.tensor([[True, False, False], [True, False, False]]))
+    assert torch.equal(native.where_bits(torch.ones(6), keep),
+                       torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0]))
+
+
+def test_packed_output_mask_covers_every_output() -> None:
+    """The mask is packed a bit an output, across the kernel's chunks and a ragged end."""
+    torch.manual_seed(0)
+    y = torch.randn(3, 7, 1001)
+    bound = torch.rand(7) + 0.5
+    _, keep = native.adc(y.clone(), None, bound, 0.0, 1001)
+    assert keep is not None and keep.numel() == -(-y.numel() // 8)
+    grad = torch.randn_like(y)
+    want = torch.where(y.abs() <= bound.view(-1, 1), grad, 0.0)
+    assert torch.equal(native.where_bits(grad, keep).view_as(y), want)
 
 
 def test_disabled_kernels_leave_the_torch_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,19 +118,22 @@ def test_disabled_kernels_leave_the_torch_path(monkeypatch: pytest.MonkeyPatch) 
 def test_range_gradient_does_not_depend_on_the_thread_count() -> None:
     torch.manual_seed(0)
     x = torch.randn(6, 4, 9, 9)
-    gl, wl = torch.randn(6 * 81, 5), torch.randn(9 * 4, 5)
-    geo = [9, 9, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1]
+    gout = torch.randn(6, 5, 9, 9).contiguous(memory_format=torch.channels_last)
+    wl = torch.randn(9 * 4, 5)
+    geo = [9, 9, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0]
     threads = torch.get_num_threads()
     outs = []
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            outs.append(native.clip_grad(x, torch.ones_like(x), torch.tensor(0.8), True, gl, wl,
-                                         None, geo))
+            gx = torch.full_like(x, float("nan"))
+            outs.append((gx, *native.clip_grad(x, torch.ones_like(x), gx, torch.tensor(0.8),
+                                               True, gout, wl, None, geo)))
     finally:
         torch.set_num_threads(threads)
     (g1, t1, c1), (g2, t2, c2) = outs
     assert torch.equal(g1, g2) and torch.equal(t1, t2) and torch.equal(c1, c2)
+    assert torch.equal(g1, (x.abs() <= 0.8).float())
     assert float(t1) < 0 and float(c1) > 0
 
 

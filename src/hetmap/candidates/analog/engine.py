@@ -82,6 +82,16 @@ class Plan:
         return self.spec.kind != "linear"
 
     @property
+    def one_to_one(self) -> bool:
+        """Whether every input element feeds exactly one unfolded entry (a linear layer, or
+        a 1x1 convolution with stride 1 and no padding): lightning's unfolded input-range
+        gradient then equals the folded one."""
+        if not self.is_conv:
+            return True
+        return all(k == 1 for k in self.spec.kernel_size) and all(
+            st == 1 for st in self.stride) and all(p == 0 for p in self.padding)
+
+    @property
     def groups(self) -> int:
         return self.spec.groups if self.is_conv else 1
 
@@ -225,12 +235,26 @@ def clip_weight(weight: Tensor, config: AnalogConfig) -> Tensor:
     shared with other candidates, so they are never clipped in place)."""
     if config.clip_type == "none":
         return weight
-    with torch.no_grad():
-        w2 = weight.reshape(weight.shape[0], -1)
-        dim = None if config.clip_type == "layer_gaussian" else 1
-        bound = config.clip_sigma * w2.std(dim, keepdim=True)
-        delta = w2.clamp(-bound, bound).view_as(weight) - weight
-    return weight + delta
+    fn = kernels.fused("clip_weight", kernels.clip_weight_impl) if config.fuse \
+        else kernels.clip_weight_impl
+    return fn(weight, config.clip_sigma, config.clip_type != "layer_gaussian")
+
+
+def noisy_weight(c: Ctx, s: Slice, weight: Tensor, need_wmax: bool
+                 ) -> tuple[Tensor, Tensor | None]:
+    """Slice `s` of the (clipped) weight with weight noise when training, and the abs max
+    of each of its columns when needed (one fused pass when `fuse`)."""
+    plan, cfg = c.plan, c.config
+    ws = weight[:, s.ch_lo:s.ch_hi] if s.ch_hi - s.ch_lo != weight.shape[1] else weight
+    noisy = c.training and cfg.has_weight_noise
+    if not (noisy or need_wmax):
+        return plan.weight_slice(weight, s), None
+    mask = plan.row_mask(s, ws.device, ws.dtype) if s.partial else None
+    noise = torch.randn_like(ws) if noisy else None  # eager: as many draws as before
+    fn = kernels.fused("noisy_weight", kernels.noisy_weight_impl) if cfg.fuse \
+        else kernels.noisy_weight_impl
+    return fn(ws, mask, noise, cfg.weight_noise * c.scale,
+              cfg.weight_noise_type == "add_normal_per_channel")
 
 
 def row_wmax(plan: Plan, ws: Tensor, per_channel: bool) -> Tensor:
@@ -279,18 +303,9 @@ def _forward(c: Ctx, x: Tensor, weight: Tensor, ir: Tensor | None
     for i, s in enumerate(plan.slices):
         r = None if ir is None else ir[i]
         xq = dac(plan.take(x, s), r, cfg, c.scale)
-        ws = plan.weight_slice(weight, s)
         need_wmax = (r is not None and (cfg.out_bound > 0 or cfg.out_res > 0 or (
-            c.training and cfg.out_noise > 0))) or (c.training and cfg.has_weight_noise)
-        wmax = row_wmax(plan, ws, True) if need_wmax else None
-        if c.training and cfg.has_weight_noise:
-            assert wmax is not None
-            wn = wmax if cfg.weight_noise_type == "add_normal_per_channel" else wmax.amax()
-            std = (cfg.weight_noise * c.scale) * wn
-            noise = torch.randn_like(ws) * std.view(-1, *([1] * (ws.ndim - 1)))
-            if s.partial:
-                noise *= plan.row_mask(s, ws.device, ws.dtype)
-            ws = ws + noise
+            c.training and cfg.out_noise > 0)))
+        ws, wmax = noisy_weight(c, s, weight, need_wmax)
         noisy_ws.append(ws)
         y = plan.mvm(xq, ws)
         del xq
@@ -338,47 +353,101 @@ def _adc(c: Ctx, y: Tensor, r: Tensor, wmax: Tensor) -> tuple[Tensor, Tensor | N
     return y, keep
 
 
-def _input_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
-                ws: Tensor, need_r: bool) -> tuple[Tensor, Tensor | None]:
-    """Gradients through the input clip: for the input and for the input range."""
+def _kept(grad: Tensor, keep: Tensor) -> Tensor:
+    """The output gradient where the bound did not clip; `keep` is a bool mask or, from the
+    native ADC, one packed to bits."""
+    if keep.dtype == torch.uint8:
+        return native.where_bits(grad, keep).view_as(grad)
+    return torch.where(keep, grad, 0.0)
+
+
+def _input_grad(c: Ctx, i: int, x: Tensor, r: Tensor, gq: Tensor, gout: Tensor, ws: Tensor,
+                grads: _Grads) -> Tensor | None:
+    """Gradients through the input clip of slice `i`: the input's (added into `grads`) and
+    the input range's (returned)."""
     plan, cfg = c.plan, c.config
-    if (not plan.is_conv or cfg.range_grad == "folded") and plan.groups == 1:
+    s = plan.slices[i]
+    folded = cfg.range_grad == "folded" or plan.one_to_one
+    if not (folded and plan.groups == 1) and plan.is_conv and x.dim() <= 4 \
+            and native.usable(x, gq, gout, ws):
+        return _native_input_grad(c, i, x, r, gq, gout, ws, grads)
+    xs = plan.take(x, s)
+    if folded and plan.groups == 1:
         fn = kernels.fused("input_grad", kernels.input_grad_impl) if cfg.fuse \
             else kernels.input_grad_impl
         gx, total, count = fn(gq, xs, r)
-        if not need_r:
-            return gx, None
-        grad = total * r
-        if cfg.input_range_decay > 0:
-            pct = 1.0 - count / float(xs.numel())
-            grad = grad + cfg.input_range_decay * r * (pct > cfg.input_min_percentage)
-        return gx, grad
-    if plan.is_conv and cfg.range_grad != "folded" and xs.dim() <= 4 \
-            and native.usable(xs, gq, gout, ws):
-        return _native_input_grad(c, s, xs, r, gq, gout, ws, need_r)
-    grad_r = _range_grad(c, s, xs, r, gq, gout, ws) if need_r else None
-    return gq.masked_fill_((xs > r) | (xs < -r), 0.0), grad_r
+        grad = None
+        if grads.need_r:
+            grad = total * r
+            if cfg.input_range_decay > 0:
+                pct = 1.0 - count / float(xs.numel())
+                grad = grad + cfg.input_range_decay * r * (pct > cfg.input_min_percentage)
+    else:
+        grad = _range_grad(c, s, xs, r, gq, gout, ws) if grads.need_r else None
+        gx = gq.masked_fill_((xs > r) | (xs < -r), 0.0)
+    grads.add_input(s, gx, x)
+    return grad
 
 
-def _native_input_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
-                       ws: Tensor, need_r: bool) -> tuple[Tensor, Tensor | None]:
-    """`_input_grad` of a convolution slice by the C++ kernel (conv1d as 2-d with height 1)."""
+@dataclass
+class _Grads:
+    """The gradients one backward builds up over the slices, and the output gradient in
+    channels-last order for the range gradient, converted once per distinct tensor."""
+
+    plan: Plan
+    need_x: bool
+    need_r: bool
+    x: Tensor | None = None
+    _rows_of: Tensor | None = None
+    _rows: Tensor | None = None
+
+    def add_input(self, s: Slice, g: Tensor, like: Tensor) -> None:
+        if self.need_x:
+            self.x = self.plan.put(self.x, g, s, like)
+
+    def input_buffer(self, like: Tensor) -> Tensor | None:
+        """The input gradient for the native kernel to write into (every slice's channels
+        are written, so it starts uninitialised)."""
+        if self.need_x and self.x is None:
+            self.x = torch.empty(like.shape, dtype=like.dtype, device=like.device)
+        return self.x
+
+    def rows(self, gout: Tensor) -> Tensor:
+        """`gout` (4-d) for reading one output position's channels of a group at once:
+        channels-last when a group has many outputs, else as it is."""
+        if self.plan.out_g < 8:
+            return gout
+        if self._rows_of is not gout:
+            self._rows_of, self._rows = gout, gout.contiguous(memory_format=torch.channels_last)
+        assert self._rows is not None
+        return self._rows
+
+
+def _native_input_grad(c: Ctx, i: int, x: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
+                       ws: Tensor, grads: _Grads) -> Tensor | None:
+    """`_input_grad` of a convolution slice by the C++ kernel (conv1d as 2-d with height 1),
+    reading the slice's channels from the whole input and writing the input gradient in
+    place."""
     plan = c.plan
-
-    def two_d(v: list[int] | tuple[int, ...], fill: int) -> list[int]:
-        return [fill, *v] if len(v) == 1 else list(v)
-
-    sp, osp = two_d(tuple(xs.shape[2:]), 1), two_d(tuple(gout.shape[2:]), 1)
-    geo = [*sp, *osp, *two_d(plan.spec.kernel_size, 1), *two_d(plan.stride, 1),
-           *two_d(plan.padding, 0), *two_d(plan.dilation, 1), plan.groups]
+    s = plan.slices[i]
+    gx = grads.input_buffer(x)
+    if x.dim() == 3:
+        x, gout = x.unsqueeze(2), gout.unsqueeze(2)
+    x = x.contiguous()
     g, nch, og = plan.groups, s.ch_hi - s.ch_lo, plan.out_g
-    gl = gout.movedim(1, -1).reshape(-1, og)
+    two_d = (lambda v: list(v)) if len(plan.stride) == 2 else (lambda v: [1, *v])
+    acc = max(0, plan.slices[i - 1].ch_hi - s.ch_lo) if i > 0 else 0
+    geo = [*x.shape[2:], *gout.shape[2:], *two_d(plan.spec.kernel_size), *two_d(plan.stride),
+           *(plan.padding if len(plan.padding) == 2 else [0, *plan.padding]),
+           *two_d(plan.dilation), g, s.ch_lo, acc]
     wl = ws.reshape(g, og, nch, plan.karea).permute(3, 0, 2, 1).reshape(-1, og)
-    rmask = plan.row_mask(s, xs.device, torch.bool).reshape(-1) if s.partial else None
-    gx, total, counts = native.clip_grad(xs, gq.contiguous(), r, need_r, gl, wl, rmask, geo)
-    if not need_r:
-        return gx, None
-    return gx, _decayed(c, r, total, counts, float(xs.shape[0] * math.prod(osp) * s.rows))
+    rmask = plan.row_mask(s, x.device, torch.bool).reshape(-1) if s.partial else None
+    total, counts = native.clip_grad(x, gq, None if gx is None else gx.view(x.shape), r,
+                                     grads.need_r, grads.rows(gout), wl, rmask, geo)
+    if not grads.need_r:
+        return None
+    return _decayed(c, r, total, counts,
+                    float(x.shape[0] * math.prod(gout.shape[2:]) * s.rows))
 
 
 def _range_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tensor,
@@ -388,7 +457,7 @@ def _range_grad(c: Ctx, s: Slice, xs: Tensor, r: Tensor, gq: Tensor, gout: Tenso
     plan, cfg = c.plan, c.config
     upper, lower = xs >= r, xs <= -r
     clipped = upper | lower
-    if not plan.is_conv or cfg.range_grad == "folded":
+    if cfg.range_grad == "folded" or plan.one_to_one:
         sgn_g = torch.where(upper, gq, torch.where(lower, -gq, 0.0))
         total = sgn_g.clamp_(max=0).sum()
         if plan.groups == 1:
@@ -472,19 +541,16 @@ class AnalogFunction(torch.autograd.Function):
         x, ir, *noisy_ws = ctx.saved_tensors
         need_x, need_w, need_r = ctx.needs_input_grad[0], ctx.needs_input_grad[1], \
             ctx.has_ir and ctx.needs_input_grad[2]
-        grad_x: Tensor | None = None
+        grads = _Grads(plan, need_x, bool(need_r))
         grad_w: Tensor | None = None
         grad_r = torch.zeros_like(ir) if need_r else None
         for i, (s, ws, keep) in enumerate(zip(plan.slices, noisy_ws, ctx.keeps)):
-            gs = grad if keep is None else grad * keep
-            xs = plan.take(x, s)
+            gs = grad if keep is None else _kept(grad, keep)
             r = ir[i] if ctx.has_ir else None
-            xq = dac(xs, r, c.config, c.scale)
+            xq = dac(plan.take(x, s), r, c.config, c.scale)
             gq, gw = plan.mvm_backward(gs, xq, ws, need_x or need_r, need_w)
             del xq
             if gw is not None:
-                if s.partial:
-                    gw = gw * plan.row_mask(s, gw.device, gw.dtype)
                 if len(plan.slices) == 1:
                     grad_w = gw
                 else:
@@ -492,15 +558,20 @@ class AnalogFunction(torch.autograd.Function):
                         full = list(gw.shape)
                         full[1] = plan.cin_g
                         grad_w = gw.new_zeros(full)
-                    grad_w[:, s.ch_lo:s.ch_hi] += gw
+                    part = grad_w[:, s.ch_lo:s.ch_hi]
+                    if s.partial:
+                        part.addcmul_(gw, plan.row_mask(s, gw.device, gw.dtype))
+                    else:
+                        part += gw
             if gq is None:
                 continue
-            if r is not None:
-                gq, gr = _input_grad(c, s, xs, r, gq, gs, ws, need_r)
-                if grad_r is not None and gr is not None:
-                    grad_r[i] = gr
-            if need_x:
-                grad_x = plan.put(grad_x, gq, s, x)
+            if r is None:
+                grads.add_input(s, gq, x)
+                continue
+            gr = _input_grad(c, i, x, r, gq, gs, ws, grads)
+            if grad_r is not None and gr is not None:
+                grad_r[i] = gr
+        grad_x = grads.x
         return grad_x, grad_w, grad_r, None
 
 

@@ -45,6 +45,31 @@ def adc_impl(y: Tensor, noise: Tensor | None, std: Tensor | None, bound: Tensor 
     return torch.clamp(y, -bound, bound), keep
 
 
+def clip_weight_impl(weight: Tensor, sigma: float, per_channel: bool) -> Tensor:
+    """Lightning's layer-Gaussian weight clip at `sigma` std (of each output row when
+    `per_channel`), as `weight + delta` so that the gradient passes straight through."""
+    w2 = weight.detach().reshape(weight.shape[0], -1)
+    bound = sigma * (w2.std(1, keepdim=True) if per_channel else w2.std())
+    return weight + (w2.clamp(-bound, bound).view_as(weight) - weight.detach())
+
+
+def noisy_weight_impl(ws: Tensor, mask: Tensor | None, noise: Tensor | None, factor: float,
+                      per_channel: bool) -> tuple[Tensor, Tensor]:
+    """One slice's weight (rows outside the slice masked to 0) plus weight noise: standard
+    normal `noise` times `factor` times the abs max of each column (`per_channel`) or of the
+    slice. Also returns the per-column abs max."""
+    if mask is not None:
+        ws = ws * mask
+    wmax = ws.detach().abs().flatten(1).amax(1)
+    if noise is None:
+        return ws, wmax
+    std = factor * (wmax if per_channel else wmax.amax())
+    noise = noise * std.view(-1, *([1] * (ws.ndim - 1)))
+    if mask is not None:
+        noise = noise * mask
+    return ws + noise, wmax
+
+
 def input_grad_impl(gq: Tensor, xs: Tensor, r: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Gradient through the input clip, the per-element range-gradient sum
     (sum of min(sign * g, 0) over clipped inputs) and the number of clipped inputs."""

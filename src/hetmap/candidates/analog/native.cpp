@@ -5,9 +5,11 @@
 //   gradient of entry (p, k) is gout[output position reading p through k] . w[:, c(p), k].
 //   The sum over clipped entries of min(sign(p) * that, 0), the number of clipped entries per
 //   group, and the straight-through input gradient (zero where |x| > r, in place) come from
-//   one pass over the input, visiting only the clipped elements' pairs.
+//   one pass over the layer input (no copy of the slice's channels), visiting only the
+//   clipped elements' pairs; the input gradient is written into the layer's, in place.
 // adc: output noise (standard normal, drawn here with a ziggurat sampler), ADC quantization
-//   (round half to even) and the output bound, in place, plus the mask of unclipped outputs.
+//   (round half to even) and the output bound, in place, plus the mask of unclipped outputs
+//   packed to one bit an output (what the backward keeps); where_bits applies it.
 //
 // Both split work into fixed chunks whose results do not depend on the number of threads.
 #include <torch/extension.h>
@@ -121,6 +123,16 @@ inline float dot8(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
+// bits[j] = mask[8j] | mask[8j + 1] << 1 | ... (the last byte padded with zeros)
+inline void pack_bits(const bool* mask, int64_t len, uint8_t* bits) {
+  for (int64_t j = 0; j * 8 < len; ++j) {
+    uint8_t b = 0;
+    const int64_t m = std::min<int64_t>(8, len - j * 8);
+    for (int64_t t = 0; t < m; ++t) b |= static_cast<uint8_t>(mask[j * 8 + t]) << t;
+    bits[j] = b;
+  }
+}
+
 struct Segment {
   float* y;
   bool* keep;
@@ -173,9 +185,9 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
   float* yp = y.data_ptr<float>();
   const float* sp = has_noise ? std.data_ptr<float>() : nullptr;
   const float* bp = has_bound ? bound.data_ptr<float>() : nullptr;
-  torch::Tensor keep = has_bound ? torch::empty_like(y, y.options().dtype(torch::kBool))
-                                 : torch::empty({0}, y.options().dtype(torch::kBool));
-  bool* kp = has_bound ? keep.data_ptr<bool>() : nullptr;
+  // one bit per output (bit i % 8 of byte i / 8): the mask is kept for backward
+  torch::Tensor keep = torch::empty({has_bound ? (n + 7) / 8 : 0}, y.options().dtype(torch::kByte));
+  uint8_t* kp = has_bound ? keep.data_ptr<uint8_t>() : nullptr;
   const float res_den = static_cast<float>(out_res);
   std::vector<float> res(channels, 0.0f);  // the ADC step per channel, as torch computes it
   for (int64_t c = 0; c < channels && has_bound; ++c) res[c] = (2.0f * bp[c]) / res_den;
@@ -189,6 +201,8 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
   at::parallel_for(0, n_chunks, 1, [=](int64_t c0, int64_t c1) {
     std::vector<float> zbuf(has_noise ? kChunk : 0);
     float* z = zbuf.data();
+    std::vector<char> kbuf(has_bound ? kChunk : 0);  // this chunk's mask, a byte an output
+    bool* kb = reinterpret_cast<bool*>(kbuf.data());
     for (int64_t ch = c0; ch < c1; ++ch) {
       const int64_t lo = ch * kChunk, hi = std::min(n, lo + kChunk);
       if (has_noise) {  // the chunk's noise first: the per-element step below vectorises
@@ -200,7 +214,7 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
       for (int64_t i = lo; i < hi;) {  // segments of one channel (conv) or one row (linear)
         const int64_t len = inner > 1 ? std::min(hi - i, inner - pos)
                                       : std::min(hi - i, channels - c);
-        Segment seg{yp + i, has_bound ? kp + i : nullptr, z + (i - lo), len};
+        Segment seg{yp + i, has_bound ? kb + (i - lo) : nullptr, z + (i - lo), len};
         if (inner > 1) {
           lost += adc_segment<false>(seg, sp ? sp + c : nullptr, bp ? bp + c : nullptr,
                                      resp + c, has_noise, has_bound, quantize);
@@ -218,6 +232,7 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
         i += len;
       }
       clp[ch] = lost;
+      if (has_bound) pack_bits(kb, hi - lo, kp + lo / 8);  // kChunk is a multiple of 8
     }
   });
   int64_t total = 0;
@@ -225,24 +240,48 @@ std::tuple<torch::Tensor, int64_t> adc(torch::Tensor y, torch::Tensor std, torch
   return {keep, total};
 }
 
-// xs, gq: contiguous float32 (N, C, H, W) (conv1d as H = 1), C = groups x nch. gl: rows
-// ((n * Ho + oh) * Wo + ow) * groups + group, og columns; wl: rows (k * groups + group) * nch +
-// c, og columns; rmask: (nch * karea) bool or empty. gq is zeroed in place where |x| > r.
-// Returns (sum of min(sign * unfolded gradient, 0), clipped unfolded entries per group).
-std::tuple<double, torch::Tensor> clip_grad(torch::Tensor xs, torch::Tensor gq, double r,
-                                            bool need_r, torch::Tensor gl, torch::Tensor wl,
-                                            torch::Tensor rmask, std::vector<int64_t> geo) {
-  TORCH_CHECK(xs.is_contiguous() && gq.is_contiguous() && gl.is_contiguous() &&
-                  wl.is_contiguous() && xs.scalar_type() == torch::kFloat,
+// Dot product of a contiguous `b` with `a` read at stride `sa` (1: `dot8`).
+inline float dot_strided(const float* a, int64_t sa, const float* b, int64_t n) {
+  if (sa == 1) return dot8(a, b, n);
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; ++i) acc += a[i * sa] * b[i];
+  return acc;
+}
+
+// One tile row slice of a convolution. x: the layer input, contiguous float32 (N, Cf, H, W)
+// (conv1d as H = 1), Cf = groups x cin_g; the slice holds channels [ch_lo, ch_lo + nch) of
+// every group. gq: contiguous (N, groups x nch, H, W), the gradient of the slice's quantized
+// input. gx: the layer's input gradient (N, Cf, H, W), or empty: the straight-through
+// gradient (gq, zero where |x| > r) is written into it, added where the slice's channel is
+// below `acc` (a kernel split with the previous slice, which wrote it already).
+// gout: the slice's output gradient (N, groups x og, Ho, Wo), any strides (channels-last
+// reads a row of og at once). wl: rows (k * groups + group) * nch + c, og columns; rmask:
+// (nch * karea) bool or empty. Returns (sum of min(sign * unfolded gradient, 0), clipped
+// unfolded entries per group).
+std::tuple<double, torch::Tensor> clip_grad(torch::Tensor x, torch::Tensor gq, torch::Tensor gx,
+                                            double r, bool need_r, torch::Tensor gout,
+                                            torch::Tensor wl, torch::Tensor rmask,
+                                            std::vector<int64_t> geo) {
+  TORCH_CHECK(x.is_contiguous() && gq.is_contiguous() && wl.is_contiguous() &&
+                  x.scalar_type() == torch::kFloat && gout.dim() == 4 &&
+                  (gx.numel() == 0 || (gx.is_contiguous() && gx.sizes() == x.sizes())),
               "clip_grad: contiguous float32 tensors expected");
-  const int64_t N = xs.size(0), C = xs.size(1), H = geo[0], W = geo[1];
+  const int64_t N = x.size(0), Cf = x.size(1), H = geo[0], W = geo[1];
   const int64_t Ho = geo[2], Wo = geo[3], kh = geo[4], kw = geo[5], sh = geo[6], sw = geo[7];
   const int64_t ph = geo[8], pw = geo[9], dh = geo[10], dw = geo[11], groups = geo[12];
-  const int64_t nch = C / groups, og = gl.size(1), karea = kh * kw;
+  const int64_t ch_lo = geo[13], acc = geo[14];
+  const int64_t C = gq.size(1), nch = C / groups, cin_g = Cf / groups, og = wl.size(1);
+  const int64_t karea = kh * kw;
+  TORCH_CHECK(gq.size(0) == N && C == groups * nch && ch_lo + nch <= cin_g &&
+                  gout.size(1) == groups * og,
+              "clip_grad: slice shapes do not match");
+  const int64_t gsn = gout.stride(0), gsc = gout.stride(1), gsh = gout.stride(2),
+                gsw = gout.stride(3);
   const float rf = static_cast<float>(r);
-  const float* xp = xs.data_ptr<float>();
-  float* gp = gq.data_ptr<float>();
-  const float* glp = gl.data_ptr<float>();
+  const float* xp = x.data_ptr<float>();
+  const float* gp = gq.data_ptr<float>();
+  float* gxp = gx.numel() > 0 ? gx.data_ptr<float>() : nullptr;
+  const float* glp = gout.data_ptr<float>();
   const float* wlp = wl.data_ptr<float>();
   const bool* mp = rmask.numel() > 0 ? rmask.data_ptr<bool>() : nullptr;
   std::vector<int64_t> k_dh(karea), k_dw(karea);  // kernel offsets, so no division per pair
@@ -266,21 +305,27 @@ std::tuple<double, torch::Tensor> clip_grad(torch::Tensor xs, torch::Tensor gq, 
       const int64_t n = nc / C, c = nc % C, grp = c / nch, ci = c % nch;
       int64_t pairs = 0;
       float t_channel = 0.0f;  // branch-free min + add per pair
-      const float* x = xp + nc * H * W;
-      float* g = gp + nc * H * W;
-      for (int64_t p = 0; p < H * W; ++p) {  // the straight-through gradient
-        if (x[p] > rf || x[p] < -rf) g[p] = 0.0f;
+      const int64_t full = (n * Cf + grp * cin_g + ch_lo + ci) * H * W;
+      const float* xr = xp + full;
+      const float* g = gp + nc * H * W;
+      if (gxp != nullptr) {  // the straight-through gradient
+        float* o = gxp + full;
+        if (ci < acc) {
+          for (int64_t p = 0; p < H * W; ++p) o[p] += (xr[p] > rf || xr[p] < -rf) ? 0.0f : g[p];
+        } else {
+          for (int64_t p = 0; p < H * W; ++p) o[p] = (xr[p] > rf || xr[p] < -rf) ? 0.0f : g[p];
+        }
       }
       if (!need_r) continue;
       // first the clipped positions, without branches (they fall at random), then their pairs
       int64_t m = 0;
       for (int64_t p = 0; p < H * W; ++p) {
         idx[m] = static_cast<int32_t>(p);
-        m += (x[p] >= rf) | (x[p] <= -rf);
+        m += (xr[p] >= rf) | (xr[p] <= -rf);
       }
       for (int64_t j = 0; j < m; ++j) {
         const int64_t p = idx[j];
-        const float sign = x[p] >= rf ? 1.0f : -1.0f;
+        const float sign = xr[p] >= rf ? 1.0f : -1.0f;
         const int64_t h = p / W, w = p - h * W;
         for (int64_t k = 0; k < karea; ++k) {
           if (mp && !mp[ci * karea + k]) continue;
@@ -292,9 +337,9 @@ std::tuple<double, torch::Tensor> clip_grad(torch::Tensor xs, torch::Tensor gq, 
             ow /= sw;
           }
           if (oh >= Ho || ow >= Wo) continue;
-          const float* gr = glp + (((n * Ho + oh) * Wo + ow) * groups + grp) * og;
+          const float* gr = glp + n * gsn + grp * og * gsc + oh * gsh + ow * gsw;
           const float* wr = wlp + ((k * groups + grp) * nch + ci) * og;
-          t_channel += std::fmin(sign * dot8(gr, wr, og), 0.0f);
+          t_channel += std::fmin(sign * dot_strided(gr, gsc, wr, og), 0.0f);
           pairs += 1;
         }
       }
@@ -311,7 +356,27 @@ std::tuple<double, torch::Tensor> clip_grad(torch::Tensor xs, torch::Tensor gq, 
   return {total, torch::tensor(counts, torch::kDouble)};
 }
 
+// grad where the bit of the packed mask `bits` (as `adc` returns it) is set, else 0.
+torch::Tensor where_bits(torch::Tensor grad, torch::Tensor bits) {
+  TORCH_CHECK(grad.is_contiguous() && grad.scalar_type() == torch::kFloat &&
+                  bits.scalar_type() == torch::kByte && bits.numel() == (grad.numel() + 7) / 8,
+              "where_bits: contiguous float32 gradient and its packed mask expected");
+  torch::Tensor out = torch::empty_like(grad);
+  const float* g = grad.data_ptr<float>();
+  const uint8_t* b = bits.data_ptr<uint8_t>();
+  float* o = out.data_ptr<float>();
+  const int64_t n = grad.numel();
+  at::parallel_for(0, (n + 7) / 8, kChunk / 8, [=](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t m = std::min<int64_t>(8, n - j * 8);
+      for (int64_t t = 0; t < m; ++t) o[j * 8 + t] = (b[j] >> t) & 1 ? g[j * 8 + t] : 0.0f;
+    }
+  });
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("where_bits", &where_bits, "gradient where the packed output mask is set");
   m.def("adc", &adc, "noise + ADC quantization + bound, in place");
   m.def("clip_grad", &clip_grad, "exact unfolded input-range gradient of a conv tile slice");
 }

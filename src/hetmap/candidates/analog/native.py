@@ -129,7 +129,8 @@ def seed() -> int:
 def adc(y: Tensor, std: Tensor | None, bound: Tensor | None, out_res: float,
         inner: int) -> tuple[Tensor, Tensor | None]:
     """Output noise, ADC quantization and bound of `y` in place; the unclipped-output mask
-    (None when nothing was clipped or there is no bound)."""
+    packed to one bit an output (None when nothing was clipped or there is no bound), for
+    `where_bits`."""
     if (std is None and bound is None) or y.numel() == 0:
         return y, None
     empty = y.new_empty(0)
@@ -140,11 +141,19 @@ def adc(y: Tensor, std: Tensor | None, bound: Tensor | None, out_res: float,
     return y, (keep if clipped > 0 else None)
 
 
-def clip_grad(xs: Tensor, gq: Tensor, r: Tensor, need_r: bool, gl: Tensor, wl: Tensor,
-              rmask: Tensor | None, geo: list[int]) -> tuple[Tensor, Tensor, Tensor]:
-    """Straight-through input gradient (gq, zeroed in place where |x| > r), the range-gradient
-    sum over clipped unfolded entries and their count per group."""
-    mask = xs.new_empty(0, dtype=torch.bool) if rmask is None else rmask.contiguous()
-    total, counts = load().clip_grad(xs.contiguous(), gq, float(r), need_r, gl.contiguous(),
-                                     wl.contiguous(), mask, geo)
-    return gq, torch.tensor(total, dtype=xs.dtype), counts.to(xs.dtype)
+def where_bits(grad: Tensor, bits: Tensor) -> Tensor:
+    """`grad` where the packed mask `bits` (from `adc`) is set, else 0."""
+    return load().where_bits(grad.contiguous(), bits)
+
+
+def clip_grad(x: Tensor, gq: Tensor, gx: Tensor | None, r: Tensor, need_r: bool,
+              gout: Tensor, wl: Tensor, rmask: Tensor | None, geo: list[int]
+              ) -> tuple[Tensor, Tensor]:
+    """Straight-through input gradient of one conv slice (gq, zero where |x| > r) written
+    into the layer's input gradient `gx` (None: not needed), the range-gradient sum over
+    clipped unfolded entries and their count per group. `x` is the whole layer input, `gout`
+    the slice's 4-d output gradient in any layout (channels-last reads fastest)."""
+    mask = x.new_empty(0, dtype=torch.bool) if rmask is None else rmask.contiguous()
+    total, counts = load().clip_grad(x, gq.contiguous(), x.new_empty(0) if gx is None else gx,
+                                     float(r), need_r, gout, wl.contiguous(), mask, geo)
+    return torch.tensor(total, dtype=x.dtype), counts.to(x.dtype)
