@@ -209,7 +209,12 @@ class Evaluator:
             return
         start = time.perf_counter()
         world, rank = _world()
-        mine = todo[rank::world]
+        shared = self.shared_paths()
+        if shared is None:
+            mine = todo[rank::world]
+        else:  # neighbours in execution order share prefixes: give each rank a block
+            todo = [todo[i] for i in shared.order(todo)]
+            mine = todo[rank * len(todo) // world:(rank + 1) * len(todo) // world]
         results = dict(zip(mine, self._compute(mine, [missing(m) for m in mine])))
         self.local_evaluations += len(mine)
         if world > 1:

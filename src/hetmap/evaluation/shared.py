@@ -10,14 +10,16 @@ node by node: a node is computed once per distinct combination of its upstream c
 among the group, its BatchNorm statistics are accumulated once per such combination, and a
 value is freed once its last consumer has run. Mappings that agree on a prefix of layers
 (in execution order) therefore share that prefix's work, in the recalibration passes and in
-the scoring pass. The operations are the naive loop's, on the same tensors, so the scores
-are bit-identical; `Evaluator(sharing=False)` is the naive loop.
+the scoring pass; the recalibration passes run only the nodes that feed a BatchNorm. The
+operations are the naive loop's, on the same tensors, so the scores are bit-identical;
+`Evaluator(sharing=False)` is the naive loop.
 
 Memory: a group holds at most `group_size` mappings (the Evaluator sorts its mappings by
 their choices in execution order first, so neighbours share the longest prefixes); at any
 time at most `group_size` copies of each live activation exist, plus the group's model
 outputs on the scored batches and its BatchNorm statistics. `peak_values` records the
-largest number of activations held at once.
+largest number of activations held at once, `computed` and `naive_computed` the graph nodes
+run and the number the naive loop would have run.
 
 Models torch.fx cannot trace (data-dependent control flow, keyword-only inputs of some
 Hugging Face models), and models whose graph calls one BatchNorm twice or hides a
@@ -74,6 +76,8 @@ class SharedPaths:
         self.supernet = supernet
         self.group_size = group_size
         self.peak_values = 0  # the most activations held at once by any `run`
+        self.computed = 0  # graph nodes run, over all runs
+        self.naive_computed = 0  # ... and how many the naive loop would have run
         model = supernet.model
         try:
             self.graph = _Tracer().trace(model)
@@ -108,13 +112,12 @@ class SharedPaths:
             self.deps[node] = tuple(sorted(deps))
         if called_bns != bn_ids:
             raise Unshareable("some BatchNorms are not called by the traced graph")
-        self.last_use: dict[fx.Node, list[fx.Node]] = {n: [] for n in self.nodes}
-        seen: set[fx.Node] = set()
+        self.scoring = _Schedule(self.nodes)
+        needed = set(self.bn_nodes)  # recalibration runs only what feeds a BatchNorm
         for node in reversed(self.nodes):
-            for arg in node.all_input_nodes:
-                if arg not in seen:
-                    seen.add(arg)
-                    self.last_use[node].append(arg)
+            if node in needed:
+                needed.update(node.all_input_nodes)
+        self.calibration = _Schedule([n for n in self.nodes if n in needed])
         order = [c for node in self.nodes for _, c in self.choices.get(node, ())]
         self.execution_order = list(dict.fromkeys([*order, *range(len(self.names))]))
 
@@ -176,7 +179,7 @@ class SharedPaths:
             m.train()
         try:
             for x in inputs:
-                self._run(rows, x, stats, train_bn=True)
+                self._run(self.calibration, rows, x, stats, train_bn=True)
         finally:
             for m, momentum in zip(bns, momenta):
                 m.eval()
@@ -188,7 +191,8 @@ class SharedPaths:
         """Eval-mode model outputs of each mapping on each input, BatchNorms on `stats`
         (nothing recalibrated where `stats` lacks them: the module's own statistics)."""
         rows = self.rows(mappings)
-        per_input = [self._run(rows, x, stats, train_bn=False) for x in inputs]
+        per_input = [self._run(self.scoring, rows, x, stats, train_bn=False)
+                     for x in inputs]
         return [[out[i] for out in per_input] for i in range(len(mappings))]
 
     def load(self, mapping: Mapping, stats: dict[tuple[fx.Node, tuple[str, ...]], Stats]
@@ -202,13 +206,13 @@ class SharedPaths:
                     getattr(bn, name).copy_(value)
 
     @torch.no_grad()
-    def _run(self, rows: Sequence[tuple[str, ...]], x: ModelInput,
+    def _run(self, schedule: _Schedule, rows: Sequence[tuple[str, ...]], x: ModelInput,
              stats: dict[tuple[fx.Node, tuple[str, ...]], Stats], train_bn: bool) -> list[Any]:
         env: dict[fx.Node, dict[tuple[str, ...], Any]] = {}
         placeholders = iter(_positional(x))
         outputs: list[Any] = [None] * len(rows)
         held = 0
-        for node in self.nodes:
+        for node in schedule.nodes:
             deps = self.deps[node]
             if node.op == "placeholder":
                 env[node] = {(): _placeholder(node, x, placeholders)}
@@ -226,7 +230,9 @@ class SharedPaths:
                         values[key] = self._call(node, row, key, env, stats, train_bn)
                 env[node] = values
                 held += len(values)
-            for arg in self.last_use[node]:
+                self.computed += len(values)
+                self.naive_computed += len(rows)
+            for arg in schedule.last_use[node]:
                 held -= len(env[arg]) if arg.op not in ("placeholder", "get_attr") else 0
                 del env[arg]
             self.peak_values = max(self.peak_values, held)
@@ -258,6 +264,20 @@ class SharedPaths:
             stats[(node, key)] = entry
         with _statistics(bn, entry):
             return module(*args, **kwargs)
+
+
+class _Schedule:
+    """Graph nodes to run, in order, and the values each one is the last to read."""
+
+    def __init__(self, nodes: Sequence[fx.Node]) -> None:
+        self.nodes = list(nodes)
+        self.last_use: dict[fx.Node, list[fx.Node]] = {n: [] for n in self.nodes}
+        seen: set[fx.Node] = set()
+        for node in reversed(self.nodes):
+            for arg in node.all_input_nodes:
+                if arg not in seen:
+                    seen.add(arg)
+                    self.last_use[node].append(arg)
 
 
 def _value(env: dict[fx.Node, dict[tuple[str, ...], Any]], deps: dict[fx.Node, tuple[int, ...]],
