@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 from tests.evaluation.helpers import digits_task, eager_analog
@@ -149,3 +150,15 @@ def test_untraceable_models_are_scored_one_by_one() -> None:
     ms = _mappings(sn, 3)
     assert ev.accuracies(ms) == Evaluator(sn, task, bn_batches=1, batch_size=32,
                                           val_batches=1, sharing=False).accuracies(ms)
+
+
+def test_a_search_finds_the_same_front_shared_and_naive(resnet) -> None:
+    from hetmap.search import search
+
+    sn, task = resnet
+    fronts = []
+    for sharing in (False, True):
+        ev = Evaluator(sn, task, bn_batches=1, batch_size=32, val_batches=1, sharing=sharing)
+        fronts.append(search(sn, ev, strategy="mps", budget=12, seed=0, pop_size=6))
+    assert fronts[0].mappings == fronts[1].mappings
+    assert np.array_equal(fronts[0].matrix(), fronts[1].matrix())

@@ -5,7 +5,10 @@ Why recalibrate: a weight-sharing supernet's BatchNorm statistics are averaged o
 path trained, which misstates any single path; re-estimating them on a fixed handful of
 training batches (cumulative average) is the standard one-shot-NAS fix and costs a few
 forward passes. The shared statistics are restored afterwards, so evaluation never changes
-the supernet, and the same fixed batches make every score reproducible.
+the supernet, and the same fixed batches make every score reproducible. The mappings of
+one call are scored together (`hetmap.evaluation.shared`): work on the layers they agree on,
+upstream in execution order, is done once, with bit-identical scores; `sharing=False` is
+the naive loop.
 
 Accuracy at a horizon (`accuracy@1d`, `accuracy@1y:p10`, see `objectives`): after the same
 recalibration, the mapping's analog layers are programmed `draws` times on PCM by the fast
