@@ -5,7 +5,10 @@ Why recalibrate: a weight-sharing supernet's BatchNorm statistics are averaged o
 path trained, which misstates any single path; re-estimating them on a fixed handful of
 training batches (cumulative average) is the standard one-shot-NAS fix and costs a few
 forward passes. The shared statistics are restored afterwards, so evaluation never changes
-the supernet, and the same fixed batches make every score reproducible.
+the supernet, and the same fixed batches make every score reproducible. The mappings of
+one call are scored together (`hetmap.evaluation.shared`): work on the layers they agree on,
+upstream in execution order, is done once, with bit-identical scores; `sharing=False` is
+the naive loop.
 
 Accuracy at a horizon (`accuracy@1d`, `accuracy@1y:p10`, see `objectives`): after the same
 recalibration, the mapping's analog layers are programmed `draws` times on PCM by the fast
@@ -41,6 +44,7 @@ from hetmap.evaluation.objectives import (
     get_objective,
     to_minimisation,
 )
+from hetmap.evaluation.shared import Replay, ReplayMismatch, SharedPaths
 from hetmap.mapping import Mapping
 from hetmap.supernet import Supernet
 
@@ -59,6 +63,11 @@ class Evaluator:
     draws: PCM programming draws per mapping for `accuracy@<horizon>` objectives.
     pcm: the PCM statistics (default: those of the supernet's analog config's aihwkit
         rpu config, i.e. PCMLikeNoiseModel(g_max=25) + GlobalDriftCompensation).
+    sharing: score the mappings of a call together, sharing the work of the layers they
+        agree on (`hetmap.evaluation.shared`; bit-identical scores); False: the naive loop,
+        one recalibration and one scoring pass per mapping. Models torch.fx cannot trace
+        are always scored by the naive loop.
+    group_size: mappings run together at most (bounds the activations held at once).
     """
 
     def __init__(self, supernet: Supernet, task: Any = None, *,
@@ -68,7 +77,8 @@ class Evaluator:
                  device: torch.device | str = "cpu", seed: int = 0,
                  reference: Mapping | float | None = None,
                  accuracy_range: tuple[float, float] = (0.0, 100.0), draws: int = 8,
-                 pcm: PCMModel | None = None) -> None:
+                 pcm: PCMModel | None = None, sharing: bool = True,
+                 group_size: int = 16) -> None:
         self.supernet = supernet
         self.task = task
         self.objectives: tuple[Objective, ...] = check_objectives(objectives,
@@ -91,6 +101,11 @@ class Evaluator:
             raise ConfigError(f"draws must be positive, got {draws}")
         self.draws = draws
         self._pcm = pcm
+        if group_size <= 0:
+            raise ConfigError(f"group_size must be positive, got {group_size}")
+        self.sharing = sharing
+        self.group_size = group_size
+        self._shared: SharedPaths | bool | None = False  # False: not traced yet
         self.bn_batches = bn_batches
         self.val_batches = val_batches
         self.batch_size = batch_size
@@ -128,7 +143,8 @@ class Evaluator:
                         bn_batches=self.bn_batches, split=self.split,
                         val_batches=self.val_batches, batch_size=self.batch_size,
                         device=self.device, seed=self.seed, reference=reference,
-                        accuracy_range=self.accuracy_range, draws=self.draws, pcm=self.pcm)
+                        accuracy_range=self.accuracy_range, draws=self.draws, pcm=self.pcm,
+                        sharing=self.sharing, group_size=self.group_size)
         if same_normalisation:
             out._bounds = self.bounds()
         return out
@@ -196,7 +212,12 @@ class Evaluator:
             return
         start = time.perf_counter()
         world, rank = _world()
-        mine = todo[rank::world]
+        shared = self.shared_paths()
+        if shared is None:
+            mine = todo[rank::world]
+        else:  # neighbours in execution order share prefixes: give each rank a block
+            todo = [todo[i] for i in shared.order(todo)]
+            mine = todo[rank * len(todo) // world:(rank + 1) * len(todo) // world]
         results = dict(zip(mine, self._compute(mine, [missing(m) for m in mine])))
         self.local_evaluations += len(mine)
         if world > 1:
@@ -225,15 +246,25 @@ class Evaluator:
         saved_training = sn.training
         saved_bn = [(m, m.running_mean.clone(), m.running_var.clone(),
                      m.num_batches_tracked.clone(), m.momentum) for m in self._bns]
-        out = []
+        out: list[dict[float | None, Any]] = []
         with sn.keeping_paths():
             try:
                 sn.eval()
-                for mapping, times in zip(mappings, wanted):
-                    sn.use(mapping)
-                    if self._bns and bn_inputs:
-                        self._recalibrate(bn_inputs)
-                    out.append(self._measure(times, val))
+                shared = self.shared_paths()
+                if shared is None:
+                    for mapping, times in zip(mappings, wanted):
+                        sn.use(mapping)
+                        if self._bns and bn_inputs:
+                            self._recalibrate(bn_inputs)
+                        out.append(self._measure(times, val))
+                else:
+                    results: dict[int, dict[float | None, Any]] = {}
+                    for group in shared.groups(mappings):
+                        values = self._compute_shared(shared, [mappings[i] for i in group],
+                                                      [wanted[i] for i in group], bn_inputs,
+                                                      val)
+                        results.update(zip(group, values))
+                    out = [results[i] for i in range(len(mappings))]
             finally:
                 for m, mean, var, count, momentum in saved_bn:
                     m.running_mean.copy_(mean)
@@ -241,6 +272,42 @@ class Evaluator:
                     m.num_batches_tracked.copy_(count)
                     m.momentum = momentum
                 sn.train(saved_training)
+        return out
+
+    def shared_paths(self) -> SharedPaths | None:
+        """The shared runner of this supernet (None: sharing off or the model untraceable)."""
+        if not self.sharing:
+            return None
+        if self._shared is False:
+            self._shared = SharedPaths.of(self.supernet, self._bns, self.group_size)
+        return self._shared  # type: ignore[return-value]
+
+    def _compute_shared(self, shared: SharedPaths, mappings: Sequence[Mapping],
+                        wanted: Sequence[Sequence[float | None]], bn_inputs: list[Any],
+                        val: list[Any]) -> list[dict[float | None, Any]]:
+        """`_compute` of one group of mappings run together: recalibration and the
+        eval-mode pass shared; the PCM draws of horizon objectives per mapping on its
+        shared recalibration."""
+        stats = shared.recalibrate(mappings, bn_inputs) if self._bns and bn_inputs else {}
+        scored = [i for i, times in enumerate(wanted) if None in times]
+        inputs = [batch[0] for batch in val]
+        outputs = dict(zip(scored, shared.outputs([mappings[i] for i in scored], inputs,
+                                                  stats)))
+        out = []
+        for i, (mapping, times) in enumerate(zip(mappings, wanted)):
+            values: dict[float | None, Any] = {}
+            rest = [t for t in times if t is not None]
+            if i in outputs:
+                try:
+                    values[None] = float(self.task.metric(Replay(inputs, outputs.pop(i)),
+                                                          val, self.device))
+                except ReplayMismatch:  # a metric that does not call the model per batch
+                    rest.insert(0, None)
+            if rest:
+                self.supernet.use(mapping)
+                shared.load(mapping, stats)
+                values.update(self._measure(rest, val))
+            out.append(values)
         return out
 
     def _measure(self, times: Sequence[float | None], val: list[Any]
