@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 import hetmap.search.mappers  # noqa: F401 - registers the competing mappers
 from hetmap.errors import ConfigError
-from hetmap.evaluation import Evaluator
+from hetmap.evaluation import Evaluator, shared
 from hetmap.io import atomic_write_bytes, atomic_write_text
 from hetmap.mapping import Mapping
 from hetmap.search import Budget, Member, ParetoFront, get_strategy, search, spread
@@ -125,8 +125,8 @@ class Meter:
     def _post(self, module: nn.Module, args: Any, *rest: Any) -> None:
         # (kwargs, output) normally; (output,) when the forward raised (always_call)
         self._depth -= 1
-        if self._depth > 0 or next(module.parameters(), None) is None:
-            return
+        if self._depth > 0 or shared.running() or next(module.parameters(), None) is None:
+            return  # a shared scoring run reports its passes itself (_shared_passes)
         kwargs = rest[0] if len(rest) == 2 and isinstance(rest[0], dict) else {}
         n = _batch_size(tuple(args), kwargs)
         if module.training and torch.is_grad_enabled():
@@ -142,16 +142,23 @@ class Meter:
         )
 
         self._depth = 0
+        shared.PASS_OBSERVERS.append(self._shared_passes)
         self._handles = [register_module_forward_pre_hook(self._pre),
                          register_module_forward_hook(self._post, with_kwargs=True,
                                                       always_call=True)]
         self._start = (time.perf_counter(), time.process_time())
         return self
 
+    def _shared_passes(self, samples: int) -> None:
+        """A shared scoring run (hetmap.evaluation.shared), charged as the naive loop."""
+        self.eval_passes += samples
+        self.timeline.append((time.perf_counter(), self.train_passes, self.eval_passes))
+
     def __exit__(self, *exc: Any) -> None:
         for h in self._handles:
             h.remove()
         self._handles = []
+        shared.PASS_OBSERVERS.remove(self._shared_passes)
         self.wall_s = time.perf_counter() - self._start[0]
         self.cpu_s = time.process_time() - self._start[1]
 

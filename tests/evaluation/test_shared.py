@@ -127,6 +127,21 @@ def test_evaluator_shared_scores_equal_the_naive_ones(resnet) -> None:
         r["accuracy@1h"] for r in naive.scores(ms[:3], extra=("accuracy@1h",))]
 
 
+def test_compare_charges_shared_scoring_as_the_naive_loop(resnet) -> None:
+    from hetmap.compare import Meter
+
+    sn, task = resnet
+    ms = _mappings(sn, 4, seed=2)
+    kw = {"bn_batches": 2, "batch_size": 32, "val_batches": 2}
+    charged = []
+    for sharing in (False, True):
+        with Meter() as m:
+            Evaluator(sn, task, sharing=sharing, group_size=3, **kw).accuracies(ms)
+        charged.append((m.train_passes, m.eval_passes))
+    # the same sample-passes either way: no layer call of the shared run counted on its own
+    assert charged[1] == charged[0] and charged[0][0] == 0 and charged[0][1] >= 4 * 4 * 32
+
+
 def test_activations_held_are_bounded_by_the_group_size(resnet) -> None:
     sn, task = resnet
     ms = _mappings(sn, 12, seed=2)

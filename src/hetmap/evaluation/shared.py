@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as MappingABC
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -55,6 +56,18 @@ _INPLACE_FUNCTIONS = {operator.iadd, operator.isub, operator.imul, operator.itru
                       operator.setitem}
 
 Stats = tuple[Tensor, Tensor, Tensor]  # running_mean, running_var, num_batches_tracked
+
+# Compute accounting (hetmap.compare's Meter): a shared run calls layers, not the model, so
+# it tells these observers the sample-passes the naive loop would have made (an upper
+# bound on the work done: the comparison never credits hetmap with the saving) and, while
+# it runs, `running()` is true so that the layer calls themselves are not counted.
+PASS_OBSERVERS: list[Callable[[int], None]] = []
+_RUNNING: ContextVar[bool] = ContextVar("hetmap_shared_running", default=False)
+
+
+def running() -> bool:
+    """Whether a shared run is under way in this context."""
+    return _RUNNING.get()
 
 
 class Unshareable(Exception):
@@ -205,9 +218,23 @@ class SharedPaths:
                 for name, value in zip(_STATS, stats[key]):
                     getattr(bn, name).copy_(value)
 
-    @torch.no_grad()
     def _run(self, schedule: _Schedule, rows: Sequence[tuple[str, ...]], x: ModelInput,
              stats: dict[tuple[fx.Node, tuple[str, ...]], Stats], train_bn: bool) -> list[Any]:
+        token = _RUNNING.set(True)
+        try:
+            out = self._run_nodes(schedule, rows, x, stats, train_bn)
+        finally:
+            _RUNNING.reset(token)
+        first = first_tensor(x)
+        samples = (int(first.shape[0]) if first is not None and first.dim() else 1) * len(rows)
+        for observe in PASS_OBSERVERS:
+            observe(samples)
+        return out
+
+    @torch.no_grad()
+    def _run_nodes(self, schedule: _Schedule, rows: Sequence[tuple[str, ...]], x: ModelInput,
+                   stats: dict[tuple[fx.Node, tuple[str, ...]], Stats], train_bn: bool
+                   ) -> list[Any]:
         env: dict[fx.Node, dict[tuple[str, ...], Any]] = {}
         placeholders = iter(_positional(x))
         outputs: list[Any] = [None] * len(rows)
