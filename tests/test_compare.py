@@ -98,6 +98,14 @@ def test_reported_figures_come_from_the_whole_test_split(result) -> None:
     assert result.to_csv().splitlines()[0].startswith("seed,method,member,uniform,val_accuracy")
 
 
+def test_each_row_carries_the_mapping_it_reports(result) -> None:
+    for r in result.rows:  # the re-scored front is sorted by test accuracy, the rows are not
+        member = next(m for m in result.fronts[r["seed"]][r["method"]].members
+                      if m.mapping == r["mapping"])
+        assert member.scores["accuracy"] == r["test_accuracy"]
+        assert member.scores["analog_mac_ratio"] == pytest.approx(r["analog_mac_ratio"])
+
+
 def test_outputs_are_written(result, tmp_path) -> None:
     result.save(tmp_path)
     assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"

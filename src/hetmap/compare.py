@@ -693,7 +693,7 @@ def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Super
                     row[key + "_std"] = r.std[k] if r else None
                     row[key + "_ci95"] = ci95(r.values[k]) if r else None
                 result.rows.append({
-                    "seed": seed, "method": name, "member": i,
+                    "seed": seed, "method": name, "member": i, "mapping": m.mapping,
                     "uniform": uniform_label(base, m.mapping),
                     # None when the method searched another accuracy (e.g. accuracy@1d)
                     "val_accuracy": front.members[i].scores.get("accuracy"),

@@ -272,7 +272,7 @@ def reported_rows(cmp: Comparison, second: Callable[[Any], dict[str, float]]
                 picks = [(name, reported_member(scored))] if scored else []
             run = runs[(name, seed)]
             for label, r in picks:
-                mapping = cmp.fronts[seed][name].members[r["member"]].mapping
+                mapping = r["mapping"]  # (the re-scored front is sorted by test accuracy)
                 row = {"method": label, "seed": seed, "test_accuracy": r["test_accuracy"],
                        **{f"test_{_t(t)}": r[drift_key(t)] for t in TIMES},
                        **{f"test_{_t(t)}_std": r[drift_key(t) + "_std"] for t in TIMES},
