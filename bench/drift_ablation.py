@@ -7,9 +7,9 @@ compensation), noout (no output noise), noadc (no ADC quantization); `full` is e
 on. Per variant: eval-mode accuracy, hetmap's accuracy@1d and aihwkit's 1-day accuracy
 (mean +- std over draws, and each draw), on the first --test-batches x 256 test images.
 
-With --only-layer a,b the named layers are analog (with the variant's effects) and every
-other layer is fp32 (ideal) on both sides; --only-layer each runs every analog-capable
-layer alone in turn (which layer carries the gap).
+With --only-layer a,b (groups separated by ';') the named layers are analog (with the
+variant's effects) and every other layer is fp32 (ideal) on both sides; --only-layer each
+runs every analog-capable layer alone in turn (which layer carries the gap).
 
 Usage: .venv/bin/python bench/drift_ablation.py [--variants full,noread+nodrift]
            [--draws 4] [--test-batches 2] [--mapping -1] [--only-layer each|a,b]
@@ -70,8 +70,9 @@ def main() -> None:
     parser.add_argument("--mapping", type=int, default=-1,
                         help="index into drift_surrogate's 20 random mappings (-1: all-analog)")
     parser.add_argument("--only-layer", default="",
-                        help="comma-separated layers analog, the rest fp32; 'each': every "
-                             "analog-capable layer alone in turn (overrides --mapping)")
+                        help="comma-separated layers analog, the rest fp32 (';' separates "
+                             "groups run in turn); 'each': every analog-capable layer alone "
+                             "in turn (overrides --mapping)")
     parser.add_argument("--seed", type=int, default=0)
     add_training_args(parser)
     args = parser.parse_args()
@@ -81,7 +82,8 @@ def main() -> None:
         runs = [(n, only_analog(sn0, [n])) for n in sn0.layer_names
                 if "analog" in sn0.candidates(n)]
     elif args.only_layer:
-        runs = [(args.only_layer, only_analog(sn0, args.only_layer.split(",")))]
+        runs = [(group, only_analog(sn0, group.split(",")))
+                for group in args.only_layer.split(";")]
     else:
         runs = [(f"mapping {args.mapping}", random_mappings(sn0, 20, args.seed)[args.mapping])]
     loaders = task.loaders(batch_size=256, seed=args.seed)
