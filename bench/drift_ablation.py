@@ -7,8 +7,12 @@ compensation), noout (no output noise), noadc (no ADC quantization); `full` is e
 on. Per variant: eval-mode accuracy, hetmap's accuracy@1d and aihwkit's 1-day accuracy
 (mean +- std over draws, and each draw), on the first --test-batches x 256 test images.
 
+With --only-layer a,b (groups separated by ';') the named layers are analog (with the
+variant's effects) and every other layer is fp32 (ideal) on both sides; --only-layer each
+runs every analog-capable layer alone in turn (which layer carries the gap).
+
 Usage: .venv/bin/python bench/drift_ablation.py [--variants full,noread+nodrift]
-           [--draws 4] [--test-batches 2] [--mapping -1]
+           [--draws 4] [--test-batches 2] [--mapping -1] [--only-layer each|a,b]
 Uses the supernet cached by bench/drift_surrogate.py (trained there if missing).
 """
 
@@ -28,6 +32,7 @@ from drift_surrogate import (
     random_mappings,
     trained_supernet,
 )
+from hetmap import Mapping
 from hetmap.candidates.analog.pcm import PCMModel
 from hetmap.evaluation import Evaluator, evaluate_drift
 from hetmap.tasks import final_scoring, move_batch
@@ -46,6 +51,15 @@ def variant(name: str) -> tuple[dict[str, float], bool, dict[str, float]]:
     return scales, "nocomp" not in parts, dict(CONFIG[p] for p in parts if p in CONFIG)
 
 
+def only_analog(sn, names: list[str]) -> Mapping:
+    """`names` analog, every other layer fp32."""
+    unknown = set(names) - {n for n in sn.layer_names if "analog" in sn.candidates(n)}
+    if unknown:
+        raise SystemExit(f"no analog candidate in {sorted(unknown)}")
+    return Mapping({n: "analog" if n in names else "fp32" for n in sn.layer_names},
+                   sn.fingerprint)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="resnet8")
@@ -55,17 +69,28 @@ def main() -> None:
     parser.add_argument("--test-batches", type=int, default=2)
     parser.add_argument("--mapping", type=int, default=-1,
                         help="index into drift_surrogate's 20 random mappings (-1: all-analog)")
+    parser.add_argument("--only-layer", default="",
+                        help="comma-separated layers analog, the rest fp32 (';' separates "
+                             "groups run in turn); 'each': every analog-capable layer alone "
+                             "in turn (overrides --mapping)")
     parser.add_argument("--seed", type=int, default=0)
     add_training_args(parser)
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     sn0, task = trained_supernet(args.model, args, args.cache)
-    mapping = random_mappings(sn0, 20, args.seed)[args.mapping]
+    if args.only_layer == "each":
+        runs = [(n, only_analog(sn0, [n])) for n in sn0.layer_names
+                if "analog" in sn0.candidates(n)]
+    elif args.only_layer:
+        runs = [(group, only_analog(sn0, group.split(",")))
+                for group in args.only_layer.split(";")]
+    else:
+        runs = [(f"mapping {args.mapping}", random_mappings(sn0, 20, args.seed)[args.mapping])]
     loaders = task.loaders(batch_size=256, seed=args.seed)
     bn_inputs = [move_batch(b, "cpu")[0] for b in itertools.islice(loaders.train, 4)]
-    print(f"{args.model}, mapping {args.mapping}, {args.draws} draws a side, 1 day, test split "
+    print(f"{args.model}, {args.draws} draws a side, 1 day, test split "
           f"(first {args.test_batches * 256} images)")
-    for name in args.variants.split(","):
+    for (label, mapping), name in itertools.product(runs, args.variants.split(",")):
         scales, comp, overrides = variant(name)
         sn = copy.deepcopy(sn0) if overrides else sn0
         for _, layer in sn.choice_layers():
@@ -89,7 +114,7 @@ def main() -> None:
                                           times=(DAY,), repeats=args.draws, seed=args.seed,
                                           split="test", max_batches=args.test_batches,
                                           rpu_config=rpu).values[0])
-        print(f"  {name:28s} eval {acc:6.2f}  hetmap {est.mean():6.2f} +- "
+        print(f"  {label:24s} {name:20s} eval {acc:6.2f}  hetmap {est.mean():6.2f} +- "
               f"{est.std(ddof=1):5.2f}  aihwkit {ref.mean():6.2f} +- {ref.std(ddof=1):5.2f}  "
               f"gap {est.mean() - ref.mean():+6.2f}  draws {np.round(est, 1).tolist()} vs "
               f"{np.round(ref, 1).tolist()}", flush=True)

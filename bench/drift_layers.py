@@ -5,7 +5,9 @@ trained supernet's mapping in isolation, hetmap's fast PCM path against the aihw
 For each analog layer: the clean output c (hetmap's eval-mode path), then per draw the
 output y at 1 day of both implementations; printed per layer: the gain <y, c> / <c, c>
 (what drift compensation should keep near 1) and the relative residual ||y - gain c|| /
-||c|| (programming noise, read noise, output noise, quantization), mean +- std over draws.
+||c|| (programming noise, read noise, output noise, quantization), mean +- std over draws;
+below each layer, the structured part of the error: the std over output channels of the
+per-channel gain and the rms per-channel mean error relative to the rms of c.
 A layer where the two columns part is where the estimate goes wrong.
 
 Usage: .venv/bin/python bench/drift_layers.py [--model resnet8] [--draws 8] [--t 86400]
@@ -40,6 +42,18 @@ def layer_inputs(sn, names: list[str], x) -> dict[str, torch.Tensor]:
         for h in hooks:
             h.remove()
     return seen
+
+
+def channel_stats(ys: list[torch.Tensor], c: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw: the std over output channels of each channel's gain <y_k, c_k> / <c_k, c_k>,
+    and the rms over channels of each channel's mean error (y - c over the batch and
+    positions) relative to the rms of c: structured errors that every image sees alike."""
+    dims = [0, *range(2, c.ndim)]
+    cc = (c * c).sum(dims)
+    rms = float(c.pow(2).mean().sqrt())
+    spread = np.array([float(((y * c).sum(dims) / cc.clamp(min=1e-12)).std()) for y in ys])
+    offset = np.array([float((y - c).mean(dims).pow(2).mean().sqrt()) / rms for y in ys])
+    return spread, offset
 
 
 def stats(ys: list[torch.Tensor], c: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +112,8 @@ def main() -> None:
                 ours = [y - bias.view(view) for y in ours]
                 theirs = [y - bias.view(view) for y in theirs]
             row(name, stats(ours, clean), stats(theirs, clean))
+            row("  per channel: spread/offset", channel_stats(ours, clean),
+                channel_stats(theirs, clean))
 
 
 def row(name: str, ours: tuple[np.ndarray, np.ndarray],

@@ -29,10 +29,11 @@ drawn weights; nothing of aihwkit (conversion, C++ tiles) is involved. `LayerDra
 one layer's draws; `PCMDraws` holds a model's and is what the Evaluator uses: inside
 `with draws.at(t, d): ...` every analog candidate of the model runs draw d at time t.
 
-Reproducibility: draw d of a layer depends only on (seed, the layer's module path, d), the
-drift at t on (seed, that path, t), and the forward's output noise on (seed, d), so the same
-seed gives the same draws in any order of times and mappings; the global torch RNG is left
-as it was.
+Reproducibility: draw d of a layer depends only on (seed, the layer's module path, the
+number of draws, d) (all draws of a tile come from one generator call, so draw d with 6 draws
+is not draw d with 12), the drift at t on (seed, that path, t), and the forward's output
+noise on (seed, d), so the same seed and draw count give the same draws in any order of
+times and mappings; the global torch RNG is left as it was.
 """
 
 from __future__ import annotations
