@@ -27,6 +27,11 @@ def test_the_best_mostly_analog_member_against_the_anchors() -> None:
     assert "3.0 points below all-fp32 (98.00 %)" in text and "2.00x less energy" in text
 
 
+def test_more_energy_is_said_as_more() -> None:
+    rows = [*ANCHORS, _row("front-0", "front", 95.0, 0.8, energy=8e-6)]
+    assert "2.00x more energy per inference than all-fp32" in finding(Summary(rows))
+
+
 def test_it_says_so_when_the_search_found_nothing_better() -> None:
     rows = [*ANCHORS, _row("front-0", "front", 89.0, 0.9)]
     assert finding(Summary(rows)).startswith("The search found nothing better than all-analog")

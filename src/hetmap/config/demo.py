@@ -15,15 +15,15 @@ DEMO_OVERRIDES: tuple[str, ...] = (
     "train.stage1.epochs=1",
     "train.stage1.max_steps=30",
     "train.stage2.epochs=1",
-    "train.stage2.max_steps=60",
-    "train.stage3.steps=20",
-    "train.stage3.n_mappings=16",
+    "train.stage2.max_steps=40",
+    "train.stage3.steps=8",
+    "train.stage3.n_mappings=8",
     "train.stage3.bn_batches=2",
     "train.eval_each_epoch=false",
     "search.evaluations=64",
     "drift.times=[1s,1d,1y]",
-    "drift.repeats=3",
-    "drift.members=4",
+    "drift.repeats=2",
+    "drift.members=3",
 )
 
 

@@ -55,7 +55,9 @@ def finding(summary: Summary) -> str:
                 f"({fmt(fp32.scores['test_accuracy'], 'pct')})")
         e_best, e_fp32 = best.scores.get("energy_j"), fp32.scores.get("energy_j")
         if e_best and e_fp32:
-            tail += f", at {e_fp32 / e_best:.2f}x less energy per inference than all-fp32"
+            ratio = e_fp32 / e_best
+            tail += (f", at {ratio:.2f}x less energy per inference than all-fp32" if ratio >= 1
+                     else f", at {1 / ratio:.2f}x more energy per inference than all-fp32")
     return (f"The search found {best.name}, with {share}, at {_pm(best)} test {metric} one "
             f"day after programming: {gain:.1f} points above all-analog ({_pm(analog)})"
             f"{tail}.")
