@@ -60,7 +60,7 @@ def test_agreement_counts_pairs_ordered_as_the_paper() -> None:
 
 
 @pytest.mark.skipif(os.environ.get("HETMAP_REPRODUCE") != "1",
-                    reason="--quick end to end (about 10 minutes): HETMAP_REPRODUCE=1")
+                    reason="--quick end to end (about 7 minutes): HETMAP_REPRODUCE=1 (CI sets it)")
 def test_reproduce_quick_end_to_end(tmp_path) -> None:
     from typer.testing import CliRunner
 
