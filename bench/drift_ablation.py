@@ -76,8 +76,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     add_training_args(parser)
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
-    sn0, task = trained_supernet(args.model, args, args.cache)
+    sn0, task = trained_supernet(args.model, args)
     if args.only_layer == "each":
         runs = [(n, only_analog(sn0, [n])) for n in sn0.layer_names
                 if "analog" in sn0.candidates(n)]

@@ -46,8 +46,7 @@ def main() -> None:
     parser.add_argument("--pop-size", type=int, default=8)
     add_training_args(parser)
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
-    sn, task = trained_supernet(args.model, args, args.cache)
+    sn, task = trained_supernet(args.model, args)
     fronts = {}
     for objective in ("accuracy", "accuracy@1d"):
         ev = Evaluator(sn, task, objectives=(objective, "analog_mac_ratio"), split="val",

@@ -50,9 +50,11 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=Path("runs/bench_drift_surrogate"))
 
 
-def trained_supernet(name: str, args: argparse.Namespace, cache: Path):
+def trained_supernet(name: str, args: argparse.Namespace):
     """A short pretraining and stages 1-2 (analog noise ramped in) of `name` on MNIST 5k
-    with the demo's candidates."""
+    with the demo's candidates, cached in `args.cache`."""
+    cache = args.cache
+    cache.mkdir(parents=True, exist_ok=True)
     task = get_task("mnist", model=name)
     torch.manual_seed(0)
     model = task.build_model()
@@ -216,10 +218,9 @@ def main() -> None:
                         help="models trained briefly here (small_cnn: the demo's model)")
     parser.add_argument("--old-deploy", action="store_true")
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     for name in args.models:
-        sn, task = trained_supernet(name, args, args.cache)
+        sn, task = trained_supernet(name, args)
         compare(f"{name} / MNIST 5k", sn, task, args)
     if args.demo is not None:
         sn, task = demo_supernet(args.demo)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hetmap.report.artifacts import Row, Summary
-from hetmap.report.html import COLUMNS, fmt
+from hetmap.report.html import COLUMNS, anchors_first, cell, fmt
 
 DAY = "test_accuracy_1day_mean"
 MOSTLY_ANALOG = 0.5  # a front member "runs mostly in analog" from this share of MACs
@@ -65,13 +65,11 @@ def finding(summary: Summary) -> str:
 
 def summary_text(summary: Summary) -> str:
     """The summary table as aligned plain text (anchors first), for a terminal."""
-    rows = sorted(summary.rows, key=lambda r: r.kind != "anchor")
+    rows = anchors_first(summary)
     cols = [(key, head.format(metric=summary.metric), kind) for key, head, kind, _ in COLUMNS
             if any(r.scores.get(key) is not None for r in rows)]
     table = [["mapping", *(head for _, head, _ in cols)]]
-    for r in rows:
-        table.append([r.name, *(fmt(r.scores.get(key), kind, r.scores.get(
-            "test_accuracy_1day_std") if kind == "pm" else None) for key, _, kind in cols)])
+    table += [[r.name, *(cell(r, key, kind) for key, _, kind in cols)] for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
              for line in table]

@@ -129,9 +129,19 @@ def summary_columns(summary: Summary) -> tuple[Column, ...]:
     return COLUMNS[:1] + estimates + COLUMNS[1:]
 
 
+def anchors_first(summary: Summary) -> list[Row]:
+    return sorted(summary.rows, key=lambda r: r.kind != "anchor")
+
+
+def cell(row: Row, key: str, kind: str) -> str:
+    """One summary cell as text (the 1-day column with its spread over draws)."""
+    std = row.scores.get("test_accuracy_1day_std") if kind == "pm" else None
+    return fmt(row.scores.get(key), kind, std)
+
+
 def summary_table(summary: Summary) -> str:
     """Anchors first, then the chosen front mappings; the best value of each column bold."""
-    rows = sorted(summary.rows, key=lambda r: r.kind != "anchor")
+    rows = anchors_first(summary)
     columns = summary_columns(summary)
     head = "".join(f"<th>{escape(h.format(metric=summary.metric))}</th>"
                    for _, h, _, _ in columns)
@@ -141,9 +151,8 @@ def summary_table(summary: Summary) -> str:
         cells = []
         for key, _, kind, _ in columns:
             value = r.scores.get(key)
-            std = r.scores.get("test_accuracy_1day_std") if kind == "pm" else None
             cls = ' class="best"' if value is not None and value == best[key] else ""
-            cells.append(f"<td{cls}>{escape(fmt(value, kind, std))}</td>")
+            cells.append(f"<td{cls}>{escape(cell(r, key, kind))}</td>")
         tag = f'<span class="kind {r.kind}">{r.kind}</span>'
         out.append(f'<tr class="{r.kind}"><td>{escape(r.name)}{tag}</td>{"".join(cells)}</tr>')
     out.append("</tbody></table>")
