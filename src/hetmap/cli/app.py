@@ -190,16 +190,20 @@ def reproduce(out: Annotated[Path, typer.Option(help="Folder of results.md, resu
                                                              "(default: all).")] = None,
               cifar10: Annotated[Path | None, typer.Option(help="CIFAR-10 folder (python "
                                                                "batches): adds its cases.")]
-              = None) -> None:
+              = None,
+              jobs: Annotated[int, typer.Option(min=1, help="Cases run at once, each in its "
+                                                "own process with a share of the CPU "
+                                                "threads.")] = 1) -> None:
     """The paper's comparison table, re-made on offline data: every method on every case,
     figures on the test split over seeds -> results.md (tables, figures, discussion)."""
     from hetmap.reproduce import reproduce as run
 
     names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None
     command = "hetmap reproduce" + (" --quick" if quick else "") + \
-        (f" --cases {cases}" if cases else "") + (f" --cifar10 {cifar10}" if cifar10 else "")
+        (f" --cases {cases}" if cases else "") + (f" --cifar10 {cifar10}" if cifar10 else "") \
+        + (f" --jobs {jobs}" if jobs > 1 else "")
     path = run(out, quick=quick, cases=names, cifar10=str(cifar10) if cifar10 else None,
-               command=command, log=typer.echo)
+               command=command, log=typer.echo, jobs=jobs)
     typer.echo(f"results: {path}")
 
 

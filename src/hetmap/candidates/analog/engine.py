@@ -237,7 +237,10 @@ def clip_weight(weight: Tensor, config: AnalogConfig) -> Tensor:
         return weight
     fn = kernels.fused("clip_weight", kernels.clip_weight_impl) if config.fuse \
         else kernels.clip_weight_impl
-    return fn(weight, config.clip_sigma, config.clip_type != "layer_gaussian")
+    # a 2-D view, not the parameter: one dynamic-shape graph serves every layer (dynamo
+    # specialises on a parameter's shape and rank and would recompile per layer)
+    w2 = weight.reshape(weight.shape[0], -1)
+    return fn(w2, config.clip_sigma, config.clip_type != "layer_gaussian").view_as(weight)
 
 
 def noisy_weight(c: Ctx, s: Slice, weight: Tensor, need_wmax: bool
@@ -253,7 +256,9 @@ def noisy_weight(c: Ctx, s: Slice, weight: Tensor, need_wmax: bool
     noise = torch.randn_like(ws) if noisy else None  # eager: as many draws as before
     fn = kernels.fused("noisy_weight", kernels.noisy_weight_impl) if cfg.fuse \
         else kernels.noisy_weight_impl
-    return fn(ws, mask, noise, cfg.weight_noise * c.scale,
+    # a view, not the parameter (see clip_weight), and the factor a tensor: the noise ramp
+    # changes it every step, and a float would be compiled in as a constant
+    return fn(ws.view_as(ws), mask, noise, ws.new_tensor(cfg.weight_noise * c.scale),
               cfg.weight_noise_type == "add_normal_per_channel")
 
 

@@ -53,8 +53,8 @@ def clip_weight_impl(weight: Tensor, sigma: float, per_channel: bool) -> Tensor:
     return weight + (w2.clamp(-bound, bound).view_as(weight) - weight.detach())
 
 
-def noisy_weight_impl(ws: Tensor, mask: Tensor | None, noise: Tensor | None, factor: float,
-                      per_channel: bool) -> tuple[Tensor, Tensor]:
+def noisy_weight_impl(ws: Tensor, mask: Tensor | None, noise: Tensor | None,
+                      factor: float | Tensor, per_channel: bool) -> tuple[Tensor, Tensor]:
     """One slice's weight (rows outside the slice masked to 0) plus weight noise: standard
     normal `noise` times `factor` times the abs max of each column (`per_channel`) or of the
     slice. Also returns the per-column abs max."""
@@ -135,6 +135,12 @@ def fused(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     if name in _FAILED or os.environ.get("HETMAP_NO_COMPILE", "") not in ("", "0"):
         return fn
     if name not in _FUSED:
+        # one graph per rank, dtype and set of optional (None) arguments, times the analog
+        # layer kinds of a network, exceeds dynamo's default limit of 8 graphs per function
+        # (past it the kernel silently runs eager); raised, never lowered
+        limit = getattr(torch._dynamo.config, "recompile_limit", None)
+        if isinstance(limit, int) and limit < 64:
+            torch._dynamo.config.recompile_limit = 64
         _FUSED[name] = torch.compile(fn, dynamic=True)
     compiled = _FUSED[name]
 
