@@ -10,10 +10,14 @@ import pytest
 from hetmap.errors import ConfigError
 from hetmap.reproduce import (
     COLUMNS,
-    agreement,
+    FULL,
+    CaseResult,
+    RunInfo,
     cases_for,
     markdown_table,
+    render,
     summarise,
+    write_results,
 )
 
 
@@ -52,11 +56,34 @@ def test_summary_is_mean_and_std_over_seeds_and_the_table_has_one_width() -> Non
     assert "91.00 ± 1.41" in table
 
 
-def test_agreement_counts_pairs_ordered_as_the_paper() -> None:
-    rows = [_row("mps", 0, 90.0), _row("lionheart", 0, 85.0), _row("all-analog", 0, 88.0)]
-    agree, total, wrong = agreement(summarise(rows))
-    # paper: mps 90.8 > lionheart 84.25, all-analog 83.6 < lionheart: one pair flips
-    assert (agree, total) == (2, 3) and wrong == ["all-analog vs lionheart"]
+def test_every_case_names_a_published_row() -> None:
+    from hetmap.report.paper import ACCURACY
+
+    for case in (*cases_for(), *cases_for(quick=True)):
+        assert case.paper in ACCURACY, case.key
+
+
+def test_render_rewrites_the_text_from_results_json_alone(tmp_path) -> None:
+    case = cases_for(["resnet20-mnist"])[0]
+    rows = [_row("mps", 0, 90.0), _row("mps", 1, 92.0), _row("all-analog", 0, 85.0)]
+    (tmp_path / "f.png").write_bytes(b"\x89PNG")
+    run = RunInfo("hetmap reproduce", FULL, 600.0, revision="abc1234", machine="box")
+    write_results([CaseResult(case, "accuracy", rows, [tmp_path / "f.png"], {}, 60.0)],
+                  tmp_path, run, running=["MobileNetV2 / MNIST 5k"])
+    first = (tmp_path / "results.md").read_text()
+    assert "at revision abc1234 on box, in 10.0 min" in first
+    assert "Partial: still running MobileNetV2 / MNIST 5k" in first
+    assert "91.00 ± 1.41" in first and "![f](f.png)" in first
+    (tmp_path / "results.md").unlink()
+    render(tmp_path)
+    again = (tmp_path / "results.md").read_text()
+    assert again == first  # all of it from results.json
+    assert "rendered from the run's results.json" in again  # (this checkout is not abc1234)
+    (tmp_path / "results.json").write_text("[]")
+    with pytest.raises(ConfigError, match="is not a results"):
+        render(tmp_path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        render(tmp_path / "nowhere")
 
 
 @pytest.mark.skipif(os.environ.get("HETMAP_REPRODUCE") != "1",

@@ -193,11 +193,18 @@ def reproduce(out: Annotated[Path, typer.Option(help="Folder of results.md, resu
               = None,
               jobs: Annotated[int, typer.Option(min=1, help="Cases run at once, each in its "
                                                 "own process with a share of the CPU "
-                                                "threads.")] = 1) -> None:
+                                                "threads.")] = 1,
+              render: Annotated[bool, typer.Option(help="Only rewrite results.md/csv from "
+                                                   "the results.json in --out (no run).")]
+              = False) -> None:
     """The paper's comparison table, re-made on offline data: every method on every case,
     figures on the test split over seeds -> results.md (tables, figures, discussion)."""
+    from hetmap.reproduce import render as rewrite
     from hetmap.reproduce import reproduce as run
 
+    if render:
+        typer.echo(f"results: {rewrite(out)}")
+        return
     names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None
     command = "hetmap reproduce" + (" --quick" if quick else "") + \
         (f" --cases {cases}" if cases else "") + (f" --cifar10 {cifar10}" if cifar10 else "") \
