@@ -27,7 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from hetmap.candidates.analog.config import AnalogConfig
-from hetmap.candidates.analog.engine import Ctx, analog_forward, build_plan, init_input_range
+from hetmap.candidates.analog.engine import Ctx, analog_forward, init_input_range
+from hetmap.candidates.analog.plan import build_plan
 from hetmap.candidates.base import Candidate
 from hetmap.layers import LayerSpec
 

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hetmap.candidates.analog.engine import Plan, clip_weight, init_input_range, split_sizes
+from hetmap.candidates.analog.engine import clip_weight, init_input_range
+from hetmap.candidates.analog.plan import Plan, split_sizes
 
 
 def _torch_linear() -> Any:

@@ -50,7 +50,8 @@ from torch import Tensor, nn
 
 from hetmap.candidates.analog import kernels, native
 from hetmap.candidates.analog.config import AnalogConfig
-from hetmap.candidates.analog.engine import Ctx, Plan, dac, split_sizes
+from hetmap.candidates.analog.engine import Ctx, dac
+from hetmap.candidates.analog.plan import Plan, split_sizes
 from hetmap.errors import ConfigError
 
 _ZERO_CLIP = 1e-7  # aihwkit's floor on abs max and relative conductance
