@@ -25,75 +25,42 @@ docs/compare.md.
 from __future__ import annotations
 
 import copy
-import csv
-import io
-import math
 import os
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 import hetmap.search.mappers  # noqa: F401 - registers the competing mappers
 from hetmap.errors import ConfigError
 from hetmap.evaluation import Evaluator, shared
-from hetmap.io import atomic_write_bytes, atomic_write_text
 from hetmap.mapping import Mapping
+from hetmap.report.comparison import (
+    FEW_SAMPLES,
+    Comparison,
+    Compute,
+    MethodRun,
+    ci95,
+    drift_key,
+    mean_std,
+    time_label,
+)
 from hetmap.search import Budget, Member, ParetoFront, get_strategy, search, spread
 from hetmap.supernet import Supernet, build_supernet
+
+__all__ = ["FEW_SAMPLES", "METHODS", "Comparison", "Compute", "Meter", "MethodRun",
+           "MethodSpec", "ci95", "compare", "drift_key", "mean_std", "method_specs",
+           "time_label"]
 
 METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2", "harmonica")
 SHARED = ("mps", "random")  # strategies that search the trained supernet's shared weights
 POPULATION = ("mps", "nsga2")  # population methods: anchors go to all of them or to none
-FEW_SAMPLES = 500  # figures from fewer samples are printed with a warning
-COLUMNS = ("seed", "method", "member", "uniform", "val_accuracy", "test_accuracy",
-           "test_samples", "drift_repeats", "analog_mac_ratio", "digital_mb", "tiles", "fits",
-           "tile_utilisation", "latency_ms", "energy_uj")
-# ... then per drift time t: test@t, test@t_std, test@t_ci95
 DRIFT_ALL = ("anchors",)  # strategies whose every member is kept and drift-scored (references)
-_UNITS = ((31536000.0, "year"), (86400.0, "day"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
-
-
-def time_label(t: float) -> str:
-    """1 s, 1 h, 1 day, 1 year, 0 s ..."""
-    for size, unit in _UNITS:
-        if t >= size and (t / size).is_integer():
-            n = int(t / size)
-            return f"{n} {unit}{'s' if n > 1 and len(unit) > 2 else ''}"
-    return f"{t:g} s"
-
-
-def drift_key(t: float) -> str:
-    return f"test@{t:g}"
-
-
 # -- compute ---------------------------------------------------------------------------------
-@dataclass
-class Compute:
-    """What a method spent: sample-passes (training: forward + backward; evaluation: forward
-    only), wall and CPU seconds."""
-
-    train_passes: int = 0
-    eval_passes: int = 0
-    wall_s: float = 0.0
-    cpu_s: float = 0.0
-
-    @property
-    def passes(self) -> int:
-        return self.train_passes + self.eval_passes
-
-    def __add__(self, other: Compute) -> Compute:
-        return Compute(self.train_passes + other.train_passes,
-                       self.eval_passes + other.eval_passes, self.wall_s + other.wall_s,
-                       self.cpu_s + other.cpu_s)
-
-
 def _batch_size(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     for value in (*args, *kwargs.values()):
         if isinstance(value, Tensor):
@@ -172,34 +139,6 @@ class Meter:
         return 0 if i == 0 else self.timeline[i - 1][1] + self.timeline[i - 1][2]
 
 
-# -- statistics ------------------------------------------------------------------------------
-def ci95(values: Sequence[float]) -> float:
-    """Half-width of the 95 % confidence interval of the mean (Student t)."""
-    n = len(values)
-    if n < 2:
-        return float("nan")
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n))
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    v = [float(x) for x in values if x is not None and not math.isnan(float(x))]
-    if not v:
-        return float("nan"), float("nan")
-    return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
-
-
-def fmt(mean: float, std: float, digits: int = 2) -> str:
-    if math.isnan(mean):
-        return "-"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def fmt_passes(mean: float, std: float) -> str:
-    return f"{mean:.3g} ± {std:.2g}"
-
-
 # -- methods ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MethodSpec:
@@ -239,227 +178,6 @@ def method_specs(methods: Sequence[str | MethodSpec]) -> list[MethodSpec]:
     if twice:
         raise ConfigError(f"methods {twice} are named twice; give each MethodSpec its own label")
     return specs
-
-
-# -- results ---------------------------------------------------------------------------------
-@dataclass
-class MethodRun:
-    """One method on one seed: its compute, evaluations, validation-as-searched curve
-    (compute in sample-passes, hypervolume) and the test-split figures of its front."""
-
-    method: str
-    seed: int
-    evaluations: int
-    compute: Compute
-    curve: list[tuple[int, float]]
-    hv_val: float
-    members: int
-    stage3_evaluations: int = 0
-    extra_evaluations: int = 0
-    hv_test: float = 0.0
-    hv_test_drift: float = 0.0  # test hypervolume of the drifted members at the last time
-    best: dict[float, float] = field(default_factory=dict)  # time -> best test accuracy
-
-
-@dataclass
-class Comparison:
-    """runs: one per (method, seed); rows: one per re-scored front member; shared: the
-    stage-1/2 compute per seed (every method starts from it); fronts: seed -> method ->
-    front re-scored on the test split; settings: what was run."""
-
-    runs: list[MethodRun]
-    rows: list[dict[str, Any]]
-    shared: dict[int, Compute] = field(default_factory=dict)
-    fronts: dict[int, dict[str, ParetoFront]] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def seeds(self) -> list[int]:
-        return sorted({r.seed for r in self.runs})
-
-    @property
-    def times(self) -> list[float]:
-        return [float(t) for t in self.settings.get("drift_times", ())]
-
-    @property
-    def methods(self) -> list[str]:
-        return list(dict.fromkeys(r.method for r in self.runs))
-
-    def of(self, method: str) -> list[MethodRun]:
-        runs = [r for r in self.runs if r.method == method]
-        if not runs:
-            raise ConfigError(f"method {method!r} was not compared")
-        return runs
-
-    def summary(self) -> list[dict[str, Any]]:
-        """Per method: mean and std over seeds of every reported figure."""
-        out = []
-        for name in self.methods:
-            runs = self.of(name)
-            row: dict[str, Any] = {"method": name, "seeds": len(runs)}
-            for t in self.times:
-                row[drift_key(t)] = mean_std([r.best.get(t, float("nan")) for r in runs])
-            for key, get in (("hv_test", lambda r: r.hv_test),
-                             ("hv_test_drift", lambda r: r.hv_test_drift),
-                             ("hv_val", lambda r: r.hv_val),
-                             ("evaluations", lambda r: r.evaluations),
-                             ("train_passes", lambda r: r.compute.train_passes),
-                             ("eval_passes", lambda r: r.compute.eval_passes),
-                             ("wall_s", lambda r: r.compute.wall_s),
-                             ("cpu_s", lambda r: r.compute.cpu_s)):
-                row[key] = mean_std([get(r) for r in runs])
-            out.append(row)
-        return out
-
-    def ratios(self, ours: str = "mps",
-               others: Sequence[str] = ("lionheart", "odimo", "harmonica")
-               ) -> dict[str, dict[str, float]]:
-        """Mean test hypervolume (ours / theirs) and CPU-time (theirs / ours) ratios."""
-        s = {r["method"]: r for r in self.summary()}
-        me = s[ours]
-        out = {}
-        for other in others:
-            if other not in s:
-                continue
-            them = s[other]
-            out[other] = {"hv": me["hv_test"][0] / them["hv_test"][0]
-                          if them["hv_test"][0] else float("inf"),
-                          "cpu_speedup": them["cpu_s"][0] / me["cpu_s"][0]
-                          if me["cpu_s"][0] else float("inf")}
-        return out
-
-    def table(self) -> str:
-        """One Markdown table, mean ± std over seeds per method (test split unless marked)."""
-        samples = {r["test_samples"] for r in self.rows if r.get("test_samples")}
-        few = min(samples) < FEW_SAMPLES if samples else False
-        warn = f" ⚠ <{FEW_SAMPLES} samples" if few else ""
-        times = self.times
-        last = time_label(times[-1]) if times else "-"
-        head = ("| method | seeds | " + "".join(f"test acc {time_label(t)} (%) | "
-                                               for t in times)
-                + f"HV test | HV test {last} | HV val | evaluations | train sample-passes | "
-                "eval sample-passes | wall s | CPU s |\n" + "|---" * (10 + len(times)) + "|\n")
-        lines = [head]
-        for s in self.summary():
-            lines.append(
-                f"| {s['method']} | {s['seeds']} | "
-                + "".join(f"{fmt(*s[drift_key(t)])}{warn} | " for t in times)
-                + f"{fmt(*s['hv_test'], 4)} | "
-                f"{fmt(*s['hv_test_drift'], 4)} | {fmt(*s['hv_val'], 4)} | "
-                f"{fmt(*s['evaluations'], 1)} | {fmt_passes(*s['train_passes'])} | "
-                f"{fmt_passes(*s['eval_passes'])} | {fmt(*s['wall_s'], 0)} | "
-                f"{fmt(*s['cpu_s'], 0)} |\n")
-        if self.shared:
-            sh = list(self.shared.values())
-            lines.append(
-                f"| (shared stage 1-2) | {len(sh)} | " + "- | " * (3 + len(self.times))
-                + "0 | "
-                f"{fmt_passes(*mean_std([c.train_passes for c in sh]))} | "
-                f"{fmt_passes(*mean_std([c.eval_passes for c in sh]))} | "
-                f"{fmt(*mean_std([c.wall_s for c in sh]), 0)} | "
-                f"{fmt(*mean_std([c.cpu_s for c in sh]), 0)} |\n")
-        return "".join(lines)
-
-    def members_table(self, seed: int | None = None) -> str:
-        seed = self.seeds[0] if seed is None else seed
-        times = self.times
-        lines = ["| method | # | val acc | test acc | "
-                 + "".join(f"test {time_label(t)} (95 % CI) | " for t in times)
-                 + "samples | analog MACs | digital MB | tiles | latency ms | energy uJ |\n"
-                 + "|---" * (10 + len(times)) + "|\n"]
-        for r in (r for r in self.rows if r["seed"] == seed):
-            drift = " | ".join(
-                f"{r[drift_key(t)]:.2f} ± {r[drift_key(t) + '_std']:.2f} "
-                f"(±{r[drift_key(t) + '_ci95']:.2f})" if r.get(drift_key(t)) is not None
-                else "-" for t in times)
-            warn = " ⚠" if r["test_samples"] < FEW_SAMPLES else ""
-            val = "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.2f}"
-            lines.append(f"| {r['method']} | {r['member']} | {val} | "
-                         f"{r['test_accuracy']:.2f} | {drift} | {r['test_samples']}{warn} | "
-                         f"{r['analog_mac_ratio']:.2f} | {r['digital_mb']:.4f} | "
-                         f"{r['tiles']}{'' if r['fits'] else ' (over)'} | "
-                         f"{r['latency_ms']:.4f} | {r['energy_uj']:.3f} |\n")
-        return "".join(lines)
-
-    def to_markdown(self) -> str:
-        s = self.settings
-        notes = (f"Test split: {s.get('test_samples', '?')} samples, drift "
-                 f"{s.get('drift_repeats', '?')} programmings per member, mean ± std over "
-                 f"seeds {self.seeds}; per member mean ± std over programmings (95 % interval)."
-                 " Compute in sample-passes (training: forward + backward; evaluation: "
-                 "forward only); every method also starts from the shared stage-1/2 row.\n\n")
-        return (notes + self.table() + f"\n\nFront members, seed {self.seeds[0]}:\n\n"
-                + self.members_table())
-
-    def to_csv(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        columns = (*COLUMNS, *(drift_key(t) + x for t in self.times
-                               for x in ("", "_std", "_ci95")))
-        w.writerow(columns)
-        for r in self.rows:
-            w.writerow([_cell(r.get(c)) for c in columns])
-        return buf.getvalue()
-
-    def plot(self) -> bytes:
-        """PNG: validation hypervolume (as searched) versus compute in sample-passes, every
-        method and seed; test accuracy 1 day after programming versus analog MAC ratio."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
-        for k, name in enumerate(self.methods):
-            colour = f"C{k}"
-            for j, run in enumerate(self.of(name)):
-                shared = self.shared.get(run.seed, Compute()).passes
-                if run.curve:
-                    x = [shared + c for c, _ in run.curve]
-                    axes[0].step(x, [h for _, h in run.curve], where="post", color=colour,
-                                 alpha=0.8, label=name if j == 0 else None)
-            key = drift_key(self.times[-1]) if self.times else ""
-            rows = sorted((r for r in self.rows if r["method"] == name
-                           and r["seed"] == self.seeds[0] and r.get(key) is not None),
-                          key=lambda r: r["analog_mac_ratio"])
-            if rows:
-                axes[1].errorbar([r["analog_mac_ratio"] for r in rows], [r[key] for r in rows],
-                                 yerr=[r[key + "_ci95"] for r in rows], fmt="o-",
-                                 color=colour, label=name, capsize=3)
-        axes[0].set_xscale("log")
-        axes[0].set_xlabel("compute (sample-passes, incl. shared stage 1-2)")
-        axes[0].set_ylabel("hypervolume (validation, as searched)")
-        axes[0].set_title("hypervolume vs compute")
-        axes[1].set_xlabel("analog MAC ratio")
-        axes[1].set_ylabel(f"test accuracy {time_label(self.times[-1]) if self.times else ''}"
-                           " after programming (%)")
-        axes[1].set_title(f"test split, seed {self.seeds[0]} (95 % interval)")
-        for ax in axes:
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        return buf.getvalue()
-
-    def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
-        d = Path(directory)
-        out = {"markdown": atomic_write_text(d / "compare.md", self.to_markdown()),
-               "csv": atomic_write_text(d / "compare.csv", self.to_csv()),
-               "plot": atomic_write_bytes(d / "compare.png", self.plot())}
-        for seed, fronts in self.fronts.items():
-            for name, front in fronts.items():
-                front.save(d / f"front-{name}-seed{seed}")
-        return out
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
 
 
 # -- the comparison --------------------------------------------------------------------------

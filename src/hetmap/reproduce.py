@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from hetmap.compare import Comparison, MethodSpec, compare, mean_std
+from hetmap.compare import MethodSpec, compare
 from hetmap.errors import ConfigError
 from hetmap.io import atomic_write_bytes, atomic_write_text
+from hetmap.report.comparison import Comparison, mean_std
 
 Log = Callable[[str], Any]
 DAY, YEAR = 86400.0, 31536000.0
@@ -268,7 +269,7 @@ def _second_chip(model: Any, task: Any, extra: tuple[str, ...] = ()
 def reported_rows(cmp: Comparison, second: Callable[[Any], dict[str, float]]
                   ) -> list[dict[str, Any]]:
     """Per method (anchors: per uniform mapping) and seed, the reported member's row."""
-    from hetmap.compare import drift_key
+    from hetmap.report.comparison import drift_key
 
     runs = {(r.method, r.seed): r for r in cmp.runs}
     out = []
@@ -306,7 +307,7 @@ def reported_member(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The best 1-day test metric among drift-scored members with at least MOSTLY_ANALOG of
     their MACs on analog tiles (what the paper's table compares); with none that analog,
     the most analog member (ties: the better at 1 day)."""
-    from hetmap.compare import drift_key
+    from hetmap.report.comparison import drift_key
 
     analog = [r for r in rows if r["analog_mac_ratio"] >= MOSTLY_ANALOG]
     if analog:
@@ -368,7 +369,7 @@ def plots(case: Case, metric: str, rows: Sequence[dict[str, Any]],
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hetmap.compare import drift_key
+    from hetmap.report.comparison import drift_key
 
     key = case.key
     paths = []
