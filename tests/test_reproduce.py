@@ -79,6 +79,18 @@ def test_render_rewrites_the_text_from_results_json_alone(tmp_path) -> None:
     again = (tmp_path / "results.md").read_text()
     assert again == first  # all of it from results.json
     assert "rendered from the run's results.json" in again  # (this checkout is not abc1234)
+    # --resume: the finished case is reused (budgets must match), only the rest would run
+    from hetmap.reproduce import QUICK, reproduce
+
+    lines: list[str] = []
+    reproduce(tmp_path, cases=["resnet20-mnist"], resume=True, log=lines.append)
+    assert lines[0] == "== resumed: ResNet-20 / MNIST 5k"
+    resumed = (tmp_path / "results.md").read_text()
+    assert "Reused by `--resume`" in resumed and "(revision abc1234)" in resumed
+    assert "91.00 ± 1.41" in resumed and "Partial" not in resumed
+    with pytest.raises(ConfigError, match="other budgets"):
+        reproduce(tmp_path, quick=True, cases=["resnet20-mnist"], resume=True)
+    assert QUICK != FULL
     (tmp_path / "results.json").write_text("[]")
     with pytest.raises(ConfigError, match="is not a results"):
         render(tmp_path)

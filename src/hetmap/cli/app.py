@@ -196,7 +196,10 @@ def reproduce(out: Annotated[Path, typer.Option(help="Folder of results.md, resu
                                                 "threads.")] = 1,
               render: Annotated[bool, typer.Option(help="Only rewrite results.md/csv from "
                                                    "the results.json in --out (no run).")]
-              = False) -> None:
+              = False,
+              resume: Annotated[bool, typer.Option(help="Reuse the cases a run into --out "
+                                                   "finished (same budgets) and run the "
+                                                   "rest.")] = False) -> None:
     """The paper's comparison table, re-made on offline data: every method on every case,
     figures on the test split over seeds -> results.md (tables, figures, discussion)."""
     from hetmap.reproduce import render as rewrite
@@ -208,9 +211,9 @@ def reproduce(out: Annotated[Path, typer.Option(help="Folder of results.md, resu
     names = [c.strip() for c in cases.split(",") if c.strip()] if cases else None
     command = "hetmap reproduce" + (" --quick" if quick else "") + \
         (f" --cases {cases}" if cases else "") + (f" --cifar10 {cifar10}" if cifar10 else "") \
-        + (f" --jobs {jobs}" if jobs > 1 else "")
+        + (f" --jobs {jobs}" if jobs > 1 else "") + (" --resume" if resume else "")
     path = run(out, quick=quick, cases=names, cifar10=str(cifar10) if cifar10 else None,
-               command=command, log=typer.echo, jobs=jobs)
+               command=command, log=typer.echo, jobs=jobs, resume=resume)
     typer.echo(f"results: {path}")
 
 
