@@ -180,3 +180,27 @@ def test_harmonica_is_compared_on_a_supernet_offering_its_hybrids(tmp_path) -> N
     # the other methods' supernet offers no hybrid: their search space is unchanged
     assert all(not c.startswith("hybrid") for m in res.fronts[0]["anchors"].members
                for c in m.mapping.values())
+
+
+def test_compare_config_passes_every_setting_of_the_run_config(monkeypatch) -> None:
+    import hetmap.compare as cmp_mod
+    from hetmap.config import load_config
+    from hetmap.search import Budget
+
+    seen: dict = {}
+    monkeypatch.setattr(cmp_mod, "compare", lambda *a, **kw: seen.update(args=a, **kw))
+    cfg = load_config(None, ["task.name=digits", "exclude=[conv1]", "search.evaluations=7",
+                             "search.seconds=30", "search.draws=3", "drift.repeats=4",
+                             "drift.members=2", "seed=5",
+                             "search.objectives=[accuracy@1d,analog_mac_ratio]"])
+    cmp_mod.compare_config(cfg, ["mps", "lionheart"], seeds=2)
+    task, model, hardware, specs = seen["args"]
+    assert task.name == "digits" and model is None and hardware == cfg.hardware
+    assert [s.label for s in specs] == ["mps", "lionheart"]
+    assert seen["budgets"] == {"mps": Budget(7, 30.0), "lionheart": Budget(7, 30.0)}
+    assert seen["exclude"] == ["conv1"] and seen["seeds"] == [5, 6]
+    assert seen["objectives"] == ["accuracy@1d", "analog_mac_ratio"]
+    assert (seen["draws"], seen["drift_repeats"], seen["drift_members"]) == (3, 4, 2)
+    assert seen["drift_times"] == cfg.drift.times and seen["candidates"] == cfg.candidates
+    assert seen["train_config"].progress is False
+    assert seen["stage3"]["steps"] == cfg.train.stage3.steps

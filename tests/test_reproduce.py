@@ -140,3 +140,20 @@ def test_the_second_chip_offers_every_candidate_the_fronts_use() -> None:
                Member(Mapping({"a": "analog", "b": "fp32", "g0": "narrow"}), {})]
     cmp = SimpleNamespace(fronts={0: {"harmonica": SimpleNamespace(members=members)}})
     assert _used(cmp) == ("hybrid5",)  # width choices and the shared four left out
+
+
+def test_a_failing_case_is_reported_and_the_others_still_run(tmp_path, monkeypatch) -> None:
+    import hetmap.reproduce as rp
+    from hetmap.errors import TrainingError
+
+    def fake(case, b, out, quick, log=print):
+        if case.key == "fcn-mnistseg":
+            raise ValueError("Only one group is supported")
+        return CaseResult(case, "accuracy", [_row("mps", 0, 90.0)], [], {}, 1.0)
+
+    monkeypatch.setattr(rp, "run_case", fake)
+    with pytest.raises(TrainingError, match="1 case.*FCN-ResNet-8 / mnist-seg: ValueError"):
+        rp.reproduce(tmp_path, cases=["fcn-mnistseg", "resnet20-mnist"], log=lambda _: None)
+    md = (tmp_path / "results.md").read_text()
+    assert "**Failed: FCN-ResNet-8 / mnist-seg (ValueError: Only one group is supported).**" in md
+    assert "## ResNet-20 / MNIST 5k" in md and "Partial" not in md

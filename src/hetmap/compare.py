@@ -53,8 +53,8 @@ from hetmap.search import Budget, Member, ParetoFront, get_strategy, search, spr
 from hetmap.supernet import Supernet, build_supernet
 
 __all__ = ["FEW_SAMPLES", "METHODS", "Comparison", "Compute", "Meter", "MethodRun",
-           "MethodSpec", "ci95", "compare", "drift_key", "mean_std", "method_specs",
-           "time_label"]
+           "MethodSpec", "adapted_model", "ci95", "compare", "compare_config", "drift_key",
+           "mean_std", "method_specs", "time_label"]
 
 METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2", "harmonica")
 SHARED = ("mps", "random")  # strategies that search the trained supernet's shared weights
@@ -181,6 +181,64 @@ def method_specs(methods: Sequence[str | MethodSpec]) -> list[MethodSpec]:
 
 
 # -- the comparison --------------------------------------------------------------------------
+def compare_config(cfg: Any, methods: Sequence[str | MethodSpec] = METHODS, *,
+                   seeds: int = 3, anchors: bool = False, drift_members: int | None = None,
+                   out: str | os.PathLike[str] | None = None,
+                   log: Callable[[str], Any] = print) -> Comparison:
+    """`compare` with every setting a RunConfig holds: the task and model (its checkpoint,
+    or a pretraining of `model.pretrain_epochs`), `method: mpaas` (the model widened by
+    `adapt` first, as `hetmap run` does), candidates, exclude, hardware, analog, train
+    (the shared stage 1 + 2 and mps's stage 3), search (evaluations and seconds: every
+    method's budget; objectives; draws), drift (times, repeats, members) and seeds
+    `seed`, `seed + 1`, ... Constraints are not applied: every method is compared on its
+    whole front."""
+    from hetmap.pipeline import make_task
+
+    task = make_task(cfg)
+    model = None
+    if cfg.model.checkpoint is not None:
+        from hetmap.tasks.checkpoints import load_checkpoint
+
+        model = task.build_model()
+        load_checkpoint(model, cfg.model.checkpoint)
+    elif cfg.method == "mpaas":
+        from hetmap.training import pretrain
+
+        model, _ = pretrain(task, epochs=cfg.model.pretrain_epochs, seed=cfg.seed,
+                            progress=False, log=log)
+    if cfg.method == "mpaas":
+        model = adapted_model(model, task, cfg.hardware, cfg.analog,
+                              cfg.adapt.policy(cfg.seed))
+    budget = Budget(evaluations=cfg.search.evaluations, seconds=cfg.search.seconds)
+    specs = method_specs(methods)
+    stage3 = cfg.train.stage3.model_dump(include={"steps", "n_mappings", "exploration",
+                                                  "margin", "lr"})
+    return compare(task, model, cfg.hardware, specs,
+                   budgets={s.label: budget for s in specs}, candidates=cfg.candidates,
+                   analog=cfg.analog, train_config=cfg.train.model_copy(
+                       update={"progress": False}), stage3=stage3, anchors=anchors,
+                   pretrain_epochs=cfg.model.pretrain_epochs or 2,
+                   drift_times=cfg.drift.times, drift_repeats=cfg.drift.repeats,
+                   drift_members=drift_members or cfg.drift.members or 3,
+                   draws=cfg.search.draws, seeds=[cfg.seed + k for k in range(seeds)],
+                   out=out, exclude=cfg.exclude, objectives=cfg.search.objectives, log=log)
+
+
+def adapted_model(model: nn.Module, task: Any, hardware: Any, analog: Any = None,
+                  policy: Any = None) -> nn.Module | None:
+    """MPAAS's network: every widenable group widened to fill the chip's tiles (None when
+    nothing widens)."""
+    from hetmap.adaptation import AdaptPolicy, adapt
+    from hetmap.candidates.analog import AnalogConfig
+    from hetmap.config import analog_for_hardware
+
+    tile = analog_for_hardware(analog if analog is not None else AnalogConfig(), hardware).tile
+    adapted, report = adapt(model, task.example_input(8), tile=tile,
+                            policy=policy if policy is not None else AdaptPolicy(),
+                            hardware=hardware)
+    return adapted if report.widened else None
+
+
 def default_train_config(seed: int) -> Any:
     """A short stage 1 + 2 (shared by every method) for small comparisons."""
     from hetmap.training import make_config
@@ -202,6 +260,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
             drift_times: Sequence[float] = (0.0, 86400.0), drift_repeats: int = 5,
             drift_batches: int | None = None, drift_members: int = 3, draws: int = 8,
             seeds: int | Sequence[int] = 1, out: str | os.PathLike[str] | None = None,
+            exclude: Sequence[str] = (), objectives: Sequence[str] | None = None,
             log: Callable[[str], Any] = print) -> Comparison:
     """Run every method in `methods` on one task, model and hardware over `seeds`.
 
@@ -216,7 +275,10 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     front members per method scored after drift, spread along the analog MAC ratio;
     draws: PCM draws per mapping of hetmap's estimate for accuracy@<time> objectives;
     seeds: a count (0, 1, ...) or the seeds; out: write compare.md, compare.csv,
-    compare.png and each front there."""
+    compare.png and each front there; exclude: layers kept digital (fp32) for every
+    method; objectives: the shared objectives every method is searched (unless its
+    MethodSpec says otherwise) and re-scored on (None: the Evaluator's defaults).
+    `compare_config` runs it from a RunConfig."""
     from hetmap.hardware import table_for
     from hetmap.tasks import get_task
 
@@ -246,7 +308,8 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
 
     # one analog geometry: the engine simulates the chip's tiles and DAC/ADC
     analog = analog_for_hardware(analog if analog is not None else AnalogConfig(), hardware)
-    base = build_supernet(model, task.example_input(64), candidates=candidates, analog=analog)
+    base = build_supernet(model, task.example_input(64), candidates=candidates, analog=analog,
+                          exclude=exclude)
     t0 = time.perf_counter()
     cost_table = table_for(base, hardware, example_input=task.example_input(1))
     log(f"cost table: {time.perf_counter() - t0:.1f} s")
@@ -256,7 +319,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     footings: dict[tuple[str, ...], tuple[Supernet, Any]] = {(): (base, cost_table)}
     for extra in sorted(set(needs.values()) - {()}):
         ext = build_supernet(model, task.example_input(64), candidates=(*candidates, *extra),
-                             analog=analog)
+                             analog=analog, exclude=exclude)
         footings[extra] = (ext, table_for(ext, hardware, example_input=task.example_input(1)))
     footing = {label: footings[need] for label, need in needs.items()}
     result = Comparison([], [], settings={"methods": [s.label for s in specs],
@@ -272,7 +335,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
                   bn_batches=bn_batches, val_batches=val_batches, batch_size=batch_size,
                   draws=draws, accuracy_window=accuracy_window, drift_times=tuple(drift_times),
                   drift_repeats=drift_repeats, drift_batches=drift_batches,
-                  drift_members=drift_members, log=log)
+                  drift_members=drift_members, objectives=objectives, log=log)
         if out is not None:
             result.save(out)  # partial results survive an interrupted run
     return result
@@ -285,10 +348,12 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
               stage3: dict[str, Any] | None, anchors: bool, bn_batches: int,
               val_batches: int | None, batch_size: int, draws: int, accuracy_window: float,
               drift_times: tuple[float, ...], drift_repeats: int, drift_batches: int | None,
-              drift_members: int, log: Callable[[str], Any]) -> None:
+              drift_members: int, objectives: Sequence[str] | None,
+              log: Callable[[str], Any]) -> None:
     torch.manual_seed(seed)
     ev0 = Evaluator(base, task, cost_table=cost_table, bn_batches=bn_batches,
-                    val_batches=val_batches, batch_size=batch_size, seed=seed, draws=draws)
+                    val_batches=val_batches, batch_size=batch_size, seed=seed, draws=draws,
+                    **({"objectives": tuple(objectives)} if objectives else {}))
     fp32 = ev0.accuracy(Mapping.uniform(base, "fp32", fallback=base.candidates(
         base.layer_names[0])[0]))
     ev0.accuracy_range = (max(0.0, fp32 - accuracy_window), 100.0)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from hetmap.compare import MethodSpec, compare
-from hetmap.errors import ConfigError
+from hetmap.errors import ConfigError, TrainingError
 from hetmap.io import atomic_write_bytes, atomic_write_text
 from hetmap.report.comparison import Comparison, mean_std
 
@@ -226,14 +226,9 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
 
 def _mpaas_model(model: Any, task: Any) -> Any:
     """MPAAS as the paper runs it: every widenable group widened to fill its tiles."""
-    from hetmap.adaptation import AdaptPolicy, adapt
-    from hetmap.candidates.analog import AnalogConfig
-    from hetmap.config import analog_for_hardware
+    from hetmap.compare import adapted_model
 
-    tile = analog_for_hardware(AnalogConfig(), "hermes-pcm").tile
-    adapted, report = adapt(model, task.example_input(8), tile=tile, policy=AdaptPolicy(),
-                            hardware="hermes-pcm")
-    return adapted if report.widened else None
+    return adapted_model(model, task, "hermes-pcm")
 
 
 def _used(cmp: Comparison) -> tuple[str, ...]:
@@ -455,7 +450,7 @@ class RunInfo:
 
 
 def write_results(results: Sequence[CaseResult], folder: Path, run: RunInfo,
-                  running: Sequence[str] = ()) -> Path:
+                  running: Sequence[str] = (), failed: dict[str, str] | None = None) -> Path:
     """results.md, results.csv and results.json of the finished cases; `running`: the cases
     not finished yet (named in the header: a partial table). results.json holds all that
     results.md is made of, so `render` can rewrite the text without rerunning."""
@@ -472,6 +467,7 @@ def write_results(results: Sequence[CaseResult], folder: Path, run: RunInfo,
                 f"at revision {now} (the figures are the run's).\n"] if now != run.revision
                else []),
              *([f"**Partial: still running {', '.join(running)}.**\n"] if running else []),
+             *([f"**Failed: {title} ({why}).**\n" for title, why in (failed or {}).items()]),
              *(["Reused by `--resume` from earlier invocations with the same budgets: "
                 + ", ".join(f"{r.case.title} (revision {r.revision})" for r in earlier)
                 + ".\n"] if earlier else []),
@@ -599,12 +595,27 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
         before = info.seconds
         log(f"== resumed: {', '.join(r.case.title for r in done.values()) or 'nothing'}")
 
-    def finished(res: CaseResult) -> Path:
-        done[res.case.key] = res
-        log(f"== {res.case.title}: done in {res.seconds / 60:.1f} min")
+    failed: dict[str, str] = {}  # case title -> the error (the other cases go on)
+
+    def finished(res: CaseResult | None, case: Case | None = None,
+                 err: BaseException | None = None) -> Path:
+        if res is not None:
+            done[res.case.key] = res
+            log(f"== {res.case.title}: done in {res.seconds / 60:.1f} min")
+        elif case is not None:
+            failed[case.title] = f"{type(err).__name__}: {err}"
+            log(f"== {case.title}: FAILED ({failed[case.title]})")
         return write_results([done[c.key] for c in todo if c.key in done], folder,
                              RunInfo(command, b, before + time.perf_counter() - start),
-                             running=[c.title for c in todo if c.key not in done])
+                             running=[c.title for c in todo
+                                      if c.key not in done and c.title not in failed],
+                             failed=failed)
+
+    def outcome(path: Path) -> Path:
+        if failed:
+            raise TrainingError(f"{len(failed)} case(s) failed (the others are in {path}): "
+                                + "; ".join(f"{t}: {e}" for t, e in failed.items()))
+        return path
 
     path = folder / "results.md"
     todo_run = [c for c in todo if c.key not in done]
@@ -613,19 +624,26 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
     if jobs == 1 or len(todo_run) == 1:
         for case in todo_run:
             log(f"== {case.title}")
-            path = finished(run_case(case, b, folder, quick, log=log))
-        return path
+            try:
+                path = finished(run_case(case, b, folder, quick, log=log))
+            except Exception as err:  # a failing case is reported; the others still run
+                path = finished(None, case, err)
+        return outcome(path)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(min(jobs, len(todo_run)), mp_context=multiprocessing.get_context(
             "spawn"), initializer=_worker, initargs=(threads,)) as pool:
-        futures = [pool.submit(_case_in_worker, case, b, folder, quick) for case in todo_run]
+        futures = {pool.submit(_case_in_worker, case, b, folder, quick): case
+                   for case in todo_run}
         log(f"== {len(todo_run)} cases on {jobs} processes x {threads} thread(s)")
         for future in as_completed(futures):
-            path = finished(future.result())
-    return path
+            try:
+                path = finished(future.result())
+            except Exception as err:  # a failing case is reported; the others still run
+                path = finished(None, futures[future], err)
+    return outcome(path)
 
 
 def _worker(threads: int) -> None:

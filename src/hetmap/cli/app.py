@@ -134,9 +134,10 @@ def report(out: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
 
 
 @app.command()
-def compare(config: Annotated[Path | None, typer.Argument(help="YAML config (task, model, "
-                                                              "hardware, candidates, train, "
-                                                              "drift); omitted: the demo's.")
+def compare(config: Annotated[Path | None, typer.Argument(help="YAML run config: every "
+                                                              "setting of it is used "
+                                                              "(compare_config); omitted: "
+                                                              "the defaults.")
                               ] = None,
             methods: Annotated[str, typer.Option(help="Comma-separated methods.")] =
             "anchors,random,mps,lionheart,odimo,nsga2",
@@ -145,36 +146,20 @@ def compare(config: Annotated[Path | None, typer.Argument(help="YAML config (tas
             anchors: Annotated[bool, typer.Option(help="Uniform anchors for every population "
                                                        "method (mps, nsga2), or for none.")]
             = False,
-            drift_members: Annotated[int, typer.Option(min=1, help="Front members per method "
-                                                                   "scored after drift.")] = 3,
+            drift_members: Annotated[int | None, typer.Option(
+                min=1, help="Front members per method scored after drift (default: the "
+                "config's drift.members, else 3).")] = None,
             out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/compare"),
             overrides: SetOption = None) -> None:
     """Every mapper from the same stage-1/2 trained supernet, over seeds; selection on
     validation, figures on the test split -> compare.md, compare.csv, compare.png."""
-    from hetmap.compare import compare as run_compare
+    from hetmap.compare import compare_config
     from hetmap.config import load_config
-    from hetmap.pipeline import make_task
 
     cfg = load_config(config, overrides or [])
-    task = make_task(cfg)
-    model = None
-    if cfg.model.checkpoint is not None:
-        from hetmap.tasks.checkpoints import load_checkpoint
-
-        model = task.build_model()
-        load_checkpoint(model, cfg.model.checkpoint)
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    budget = cfg.search.evaluations or 24
-    train = cfg.train.model_copy(update={"progress": False})
-    # mps's stage 3: the config's schedule, scored with the comparison's Evaluator settings
-    stage3 = cfg.train.stage3.model_dump(include={"steps", "n_mappings", "exploration",
-                                                  "margin", "lr"})
-    result = run_compare(task, model, cfg.hardware, names,
-                         budgets={m: budget for m in names}, candidates=cfg.candidates,
-                         analog=cfg.analog, train_config=train, stage3=stage3,
-                         anchors=anchors, drift_times=cfg.drift.times,
-                         drift_repeats=cfg.drift.repeats, drift_members=drift_members,
-                         seeds=[cfg.seed + k for k in range(seeds)], out=out, log=typer.echo)
+    result = compare_config(cfg, names, seeds=seeds, anchors=anchors,
+                            drift_members=drift_members, out=out, log=typer.echo)
     typer.echo(result.to_markdown())
     typer.echo(f"results in {out}/")
 
