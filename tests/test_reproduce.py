@@ -152,7 +152,7 @@ def test_a_failing_case_is_reported_and_the_others_still_run(tmp_path, monkeypat
         return CaseResult(case, "accuracy", [_row("mps", 0, 90.0)], [], {}, 1.0)
 
     monkeypatch.setattr(rp, "run_case", fake)
-    with pytest.raises(TrainingError, match="1 case.*FCN-ResNet-8 / mnist-seg: ValueError"):
+    with pytest.raises(TrainingError, match=r"1 case.*FCN-ResNet-8 / mnist-seg: ValueError"):
         rp.reproduce(tmp_path, cases=["fcn-mnistseg", "resnet20-mnist"], log=lambda _: None)
     md = (tmp_path / "results.md").read_text()
     assert "**Failed: FCN-ResNet-8 / mnist-seg (ValueError: Only one group is supported).**" in md

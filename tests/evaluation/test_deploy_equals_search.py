@@ -195,3 +195,49 @@ def test_transposed_and_recurrent_layers_deploy_as_scored(build) -> None:
     if build is unet:
         up = getattr(deployed, "module", deployed).get_submodule("up")
         assert type(up[1]).__name__ == "AnalogConv2d"
+
+
+class _Grouped(torch.nn.Module):
+    """A depthwise-separable block with a grouped conv: aihwkit has no grouped AnalogConv,
+    so deploy splits each grouped layer into one conv per group (GroupedConv)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.dw = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.grouped = torch.nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.head = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        x = torch.relu(self.grouped(torch.relu(self.dw(x))))
+        return self.head(x.mean((2, 3)))
+
+
+def test_grouped_convolutions_deploy_as_one_analog_conv_per_group() -> None:
+    from hetmap.evaluation.drift import GroupedConv
+    from hetmap.search.mappers.lionheart import write_back
+
+    torch.manual_seed(0)
+    model = with_outliers(_Grouped()).eval()
+    xs = [torch.randn(16, 1, 8, 8) for _ in range(2)]
+    # 16-row tiles: the grouped conv's 4 x 9 = 36 rows per group span three row slices
+    sn = build_supernet(model, xs[0], candidates=("fp32", "analog"), analog=CONFIG,
+                        tile=(16, 16)).eval()
+    mapping = Mapping.uniform(sn, "analog")
+    ours, theirs, deployed = scored_and_deployed(sn, mapping, xs, ())
+    assert relative(theirs, ours) <= RTOL
+    root = getattr(deployed, "module", deployed)
+    assert isinstance(root.dw, GroupedConv) and len(root.dw.parts) == 8
+    assert all(isinstance(p, AnalogLayerBase) for p in root.grouped.parts)
+    # LionHeart's write-back puts each group's weights back in its rows
+    other = copy.deepcopy(sn)
+    with torch.no_grad():
+        for name in ("dw", "grouped"):
+            other.choice_layer(name).weight.zero_()
+    write_back(other, deployed)
+    for name in ("dw", "grouped"):
+        want = clip_weight(sn.choice_layer(name).weight.detach(),
+                           sn.candidate(name, "analog").config)
+        torch.testing.assert_close(other.choice_layer(name).weight, want, rtol=1e-4,
+                                   atol=1e-6)

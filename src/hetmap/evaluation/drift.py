@@ -107,22 +107,63 @@ def _plain_layer(choice: ChoiceLayer, analog_config: AnalogConfig | None = None,
     return layer.to(choice.weight.device)
 
 
-def _analog_layer(choice: ChoiceLayer, config: AnalogConfig) -> tuple[nn.Module, str]:
-    """The plain module an analog layer deploys as, and the path (within it) of the part
-    aihwkit converts. A transposed convolution, which aihwkit has no analog layer for,
-    deploys as what the engine simulates: its zero-stuffed input (plain torch modules,
-    digital) into the direct convolution holding the flipped weight (`LayerSpec.
-    conv_equivalent`), which becomes an aihwkit AnalogConv1d/2d."""
+class GroupedConv(nn.Module):
+    """A grouped convolution as `groups` ungrouped ones on its channel groups, outputs
+    concatenated: aihwkit has no grouped analog convolution, and hetmap's engine (and cost
+    model) counts a grouped layer as one crossbar per group, so each part becomes one
+    aihwkit AnalogConv with that group's rows and columns. `parts[g]` holds output channels
+    g * out/groups ... (g + 1) * out/groups - 1 of the original weight."""
+
+    def __init__(self, parts: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, x: Tensor) -> Tensor:
+        xs = torch.chunk(x, len(self.parts), dim=1)
+        return torch.cat([part(xg) for part, xg in zip(self.parts, xs, strict=True)], dim=1)
+
+    @staticmethod
+    def of(layer: nn.Module) -> GroupedConv:
+        """`layer` (an nn.ConvNd with groups > 1) split into its groups (copied weights)."""
+        g = layer.groups
+        cin, cout = layer.in_channels // g, layer.out_channels // g
+        parts = []
+        for k in range(g):
+            part = type(layer)(cin, cout, layer.kernel_size, stride=layer.stride,
+                               padding=layer.padding, dilation=layer.dilation,
+                               bias=layer.bias is not None, padding_mode=layer.padding_mode)
+            with torch.no_grad():
+                part.weight.copy_(layer.weight[k * cout:(k + 1) * cout])
+                if layer.bias is not None:
+                    part.bias.copy_(layer.bias[k * cout:(k + 1) * cout])
+            parts.append(part.to(layer.weight.device))
+        return GroupedConv(parts)
+
+
+def _analog_layer(choice: ChoiceLayer, config: AnalogConfig) -> tuple[nn.Module, list[str]]:
+    """The plain module an analog layer deploys as, and the paths (within it) of the parts
+    aihwkit converts (""; the module itself). A transposed convolution, which aihwkit has no
+    analog layer for, deploys as what the engine simulates: its zero-stuffed input (plain
+    torch modules, digital) into the direct convolution holding the flipped weight
+    (`LayerSpec.conv_equivalent`), which becomes an aihwkit AnalogConv1d/2d. A grouped
+    convolution deploys as one convolution per group (`GroupedConv`)."""
     spec = choice.spec
     if not spec.transposed:
-        return _plain_layer(choice, config), ""
+        layer = _plain_layer(choice, config)
+        if getattr(layer, "groups", 1) > 1:
+            return GroupedConv.of(layer), [f"parts.{k}" for k in range(layer.groups)]
+        return layer, [""]
     conv = spec.conv_equivalent().make_module()
     with torch.no_grad():
         conv.weight.copy_(clip_weight(spec.conv_weight(choice.weight), config))
         if choice.bias is not None:
             conv.bias.copy_(choice.bias)
+    if spec.groups > 1:
+        raise ModelError(f"layer {choice.layer_name!r}: a grouped transposed convolution has "
+                         "no analog deployment (aihwkit has no grouped AnalogConv); keep it "
+                         "digital (exclude it)")
     module = nn.Sequential(spec.stuffing_module(), conv)
-    return module.to(choice.weight.device), "1"
+    return module.to(choice.weight.device), ["1"]
 
 
 def _rpu_for(supernet: Supernet, name: str, rpu_config: Any, deterministic: bool) -> Any:
@@ -235,9 +276,10 @@ def deploy(supernet: Supernet, mapping: Mapping | None = None, *, rpu_config: An
                 elif not isinstance(part, CandidateLayer):
                     analog[name], ranges[name] = choice, cand.analog
             elif cand.target == "analog":
-                module, sub = _analog_layer(choice, _analog_config(cand))
+                module, subs = _analog_layer(choice, _analog_config(cand))
                 model.set_submodule(name, module)
-                analog[f"{name}.{sub}" if sub else name] = choice
+                for sub in subs:
+                    analog[f"{name}.{sub}" if sub else name] = choice
             elif cand.target == "none":
                 model.set_submodule(name, nn.Identity())
             elif cand_name == "fp32":

@@ -110,8 +110,18 @@ def write_back(supernet: Supernet, model: nn.Module) -> None:
             if not isinstance(module, AnalogLayerBase) or not hasattr(module, "analog_module"):
                 continue
             path = name[len("module."):] if name.startswith("module.") else name
-            choice = target.get_submodule(path)
             weight, bias = module.get_weights()
+            layer, _, part = path.rpartition(".parts.")  # a group of a GroupedConv
+            if layer and part.isdigit():
+                choice = target.get_submodule(layer)
+                n = choice.weight.shape[0] // choice.spec.groups
+                rows = slice(int(part) * n, (int(part) + 1) * n)
+                choice.weight[rows].copy_(weight.reshape(choice.weight[rows].shape))
+                if bias is not None and choice.bias is not None:
+                    choice.bias[rows].copy_(bias.reshape(-1))
+                analog.append(layer + ".")
+                continue
+            choice = target.get_submodule(path)
             choice.weight.copy_(weight.reshape(choice.weight.shape))
             if bias is not None and choice.bias is not None:
                 choice.bias.copy_(bias.reshape(choice.bias.shape))
