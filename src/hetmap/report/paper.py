@@ -107,8 +107,9 @@ def discussion(summary: Summary, metric: str, row: str | None) -> str:
         "- **analog MACs** of the reported MPS / MPAAS members: "
         f"{_pct(macs, 'mps')} / {_pct(macs, 'mpaas')} here"
         + (f", {pub[0]:.0%} / {pub[1]:.0%} in the paper" if pub else " (none published)")
-        + ". (Here the reported member is chosen for its 1-day metric among >= 70 % analog "
-        "ones, so the share is bounded below by the rule, not found freely.)")
+        + ". (The reported member is the best at 1 day among front members with >= 70 % "
+        "analog MACs, else the most analog member: a share under 70 % means some seeds' "
+        "fronts held no member that analog.)")
     util = _means(summary, "tile_utilisation")
     pub = UTILISATION.get(ref)
     lines.append(
