@@ -157,3 +157,4 @@ def test_a_failing_case_is_reported_and_the_others_still_run(tmp_path, monkeypat
     md = (tmp_path / "results.md").read_text()
     assert "**Failed: FCN-ResNet-8 / mnist-seg (ValueError: Only one group is supported).**" in md
     assert "## ResNet-20 / MNIST 5k" in md and "Partial" not in md
+    assert render(tmp_path).read_text() == md  # the failure is kept in results.json too

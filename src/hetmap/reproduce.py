@@ -24,13 +24,13 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hetmap.compare import MethodSpec, compare
+from hetmap.compare import MethodSpec, adapted_model, compare
 from hetmap.errors import ConfigError, TrainingError
 from hetmap.io import atomic_write_bytes, atomic_write_text
 from hetmap.report.comparison import Comparison, mean_std
@@ -67,9 +67,9 @@ class Budgets:
 QUICK = Budgets(seeds=1, pretrain_epochs=1, stage_steps=2, evaluations=4, stage3_steps=1,
                 train_steps=1, drift_repeats=2, drift_members=1, drift_batches=1,
                 val_batches=1, lh_rounds=1, lh_evaluations=6, draws=2, batch_size=16)
-# the whole table in under 2 hours on 2 cores with --jobs 2 (measured: see the header of
-# docs/results/results.md); LionHeart's evaluations cover both thresholds' greedy walks over
-# a 20-layer network
+# sized for about 2 hours on 2 cores with --jobs 2 (measured so far: ResNet-20 37.7 min and
+# FCN 14.3 min, in the header of docs/results/results.md; MiniLM and MobileNetV2 not yet
+# run); LionHeart's evaluations cover both thresholds' greedy walks over a 20-layer network
 FULL = Budgets(seeds=3, pretrain_epochs=3, stage_steps=16, evaluations=24, stage3_steps=4,
                train_steps=4, drift_repeats=3, drift_members=2, drift_batches=2,
                val_batches=4, lh_rounds=1, lh_evaluations=48, draws=3, batch_size=64)
@@ -91,8 +91,9 @@ class Case:
 CASES = (
     Case("resnet20-mnist", "ResNet-20 / MNIST 5k", "mnist", {"model": "resnet20"},
          paper="ResNet20 / CIFAR-10"),
-    # width 0.5: the full-width MobileNetV2 steps 4.7x slower than ResNet-20 at 28x28 on one
-    # core, and 2.1x at half width (measured): the full width does not fit the 2-hour table
+    # width 0.5: a training step of the full-width MobileNetV2 took 4.7x ResNet-20's at
+    # 28x28, batch 64, one thread, and 2.1x at half width (one probe run on this 2-core
+    # machine, not a bench): the full width does not fit the 2-hour table
     Case("mobilenetv2x0.5-mnist", "MobileNetV2 (width 0.5) / MNIST 5k", "mnist",
          {"model": "mobilenetv2", "width_mult": 0.5}, paper="MobileNetV2 / CIFAR-10"),
     Case("minilm-qa", "all-MiniLM-L6-v2 / synthetic QA (generated)", "synthetic-qa",
@@ -210,7 +211,8 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
     comparisons = {"main": compare(task, model, "hermes-pcm", methods, budgets, options,
                                    out=out / "runs" / case.key, **common)}
     models = {"main": model}
-    adapted = _mpaas_model(model, task) if case.mpaas else None
+    # MPAAS as the paper runs it: every widenable group widened to fill its tiles
+    adapted = adapted_model(model, task, "hermes-pcm") if case.mpaas else None
     if adapted is not None:
         models["mpaas"] = adapted
         comparisons["mpaas"] = compare(
@@ -222,13 +224,6 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
     figures = plots(case, task.metric_name, rows, comparisons, out)
     return CaseResult(case, task.metric_name, rows, figures, metrics,
                       time.perf_counter() - start, revision())
-
-
-def _mpaas_model(model: Any, task: Any) -> Any:
-    """MPAAS as the paper runs it: every widenable group widened to fill its tiles."""
-    from hetmap.compare import adapted_model
-
-    return adapted_model(model, task, "hermes-pcm")
 
 
 def _used(cmp: Comparison) -> tuple[str, ...]:
@@ -498,7 +493,8 @@ def write_results(results: Sequence[CaseResult], folder: Path, run: RunInfo,
              "cases": [{"case": asdict(r.case), "metric": r.metric, "seconds": r.seconds,
                         "figures": [p.name for p in r.figures], "pretrain": r.pretrain,
                         "revision": r.revision or run.revision}
-                       for r in results], "running": list(running), "rows": records}
+                       for r in results], "running": list(running),
+             "failed": dict(failed or {}), "rows": records}
     atomic_write_text(folder / "results.json", json.dumps(state, indent=1, default=str))
     keys = [k for k in dict.fromkeys(k for r in records for k in r) if k != "mapping"]
     buf = io.StringIO()
@@ -510,9 +506,9 @@ def write_results(results: Sequence[CaseResult], folder: Path, run: RunInfo,
 
 
 def load_results(folder: str | os.PathLike[str]
-                 ) -> tuple[RunInfo, list[CaseResult], list[str]]:
-    """The run, its finished cases and the titles of those still running, from the
-    results.json a run left in `folder`."""
+                 ) -> tuple[RunInfo, list[CaseResult], list[str], dict[str, str]]:
+    """The run, its finished cases, the titles of those still running and those that
+    failed (title -> error), from the results.json a run left in `folder`."""
     folder = Path(folder)
     path = folder / "results.json"
     try:
@@ -528,7 +524,8 @@ def load_results(folder: str | os.PathLike[str]
                               [folder / f for f in c["figures"]], c["pretrain"],
                               float(c["seconds"]), c.get("revision", info.revision))
                    for c in state["cases"]]
-        return info, results, list(state.get("running", ()))
+        return (info, results, list(state.get("running", ())),
+                dict(state.get("failed", {})))
     except FileNotFoundError:
         raise ConfigError(f"{path} does not exist: run `hetmap reproduce --out {folder}` "
                           "first") from None
@@ -540,8 +537,8 @@ def load_results(folder: str | os.PathLike[str]
 def render(folder: str | os.PathLike[str]) -> Path:
     """Rewrite results.md and results.csv from the results.json a run left in `folder`
     (after a change to how the table is written; the figures and numbers stay the run's)."""
-    info, results, running = load_results(folder)
-    return write_results(results, Path(folder), info, running=running)
+    info, results, running, failed = load_results(folder)
+    return write_results(results, Path(folder), info, running=running, failed=failed)
 
 
 DISCUSSION = """
@@ -585,7 +582,7 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
     done: dict[str, CaseResult] = {}
     before = 0.0  # seconds recorded by the invocations resumed from
     if resume and (folder / "results.json").exists():
-        info, earlier, _ = load_results(folder)
+        info, earlier, _, _ = load_results(folder)
         if info.budgets != b:
             raise ConfigError(f"{folder / 'results.json'} was run with other budgets "
                               f"({asdict(info.budgets)}); --resume needs the same: drop "
@@ -596,6 +593,14 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
         log(f"== resumed: {', '.join(r.case.title for r in done.values()) or 'nothing'}")
 
     failed: dict[str, str] = {}  # case title -> the error (the other cases go on)
+    run = RunInfo(command, b, before)  # its revision and machine, read once
+
+    def write() -> Path:
+        return write_results([done[c.key] for c in todo if c.key in done], folder,
+                             replace(run, seconds=before + time.perf_counter() - start),
+                             running=[c.title for c in todo
+                                      if c.key not in done and c.title not in failed],
+                             failed=failed)
 
     def finished(res: CaseResult | None, case: Case | None = None,
                  err: BaseException | None = None) -> Path:
@@ -605,11 +610,7 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
         elif case is not None:
             failed[case.title] = f"{type(err).__name__}: {err}"
             log(f"== {case.title}: FAILED ({failed[case.title]})")
-        return write_results([done[c.key] for c in todo if c.key in done], folder,
-                             RunInfo(command, b, before + time.perf_counter() - start),
-                             running=[c.title for c in todo
-                                      if c.key not in done and c.title not in failed],
-                             failed=failed)
+        return write()
 
     def outcome(path: Path) -> Path:
         if failed:
@@ -619,8 +620,8 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
 
     path = folder / "results.md"
     todo_run = [c for c in todo if c.key not in done]
-    if not todo_run:
-        return finished(done[todo[-1].key]) if todo else path
+    if not todo_run:  # everything reused: the table rewritten
+        return write()
     if jobs == 1 or len(todo_run) == 1:
         for case in todo_run:
             log(f"== {case.title}")
