@@ -108,8 +108,8 @@ def main() -> None:
                      val_batches=None, log=lambda s: print(s, flush=True))
     print(f"\n{result.to_markdown()}")
     for other, r in result.ratios().items():
-        print(f"mps vs {other}: test hypervolume ratio {r['hv']:.3f}, CPU-time ratio "
-              f"{other}/mps {r['cpu_speedup']:.2f}x")
+        print(f"mps vs {other}: test hypervolume ratio {r.hv:.3f}, CPU-time ratio "
+              f"{other}/mps {r.cpu_speedup:.2f}x")
     print(f"\ntotal {time.perf_counter() - start:.0f} s; results in {out}/ (compare.png: "
           "hypervolume vs compute)")
 

@@ -69,8 +69,8 @@ def test_statistics_helpers() -> None:
 def test_every_method_from_the_same_trained_supernet_over_seeds(result, tmp_path) -> None:
     assert result.seeds == [0, 1] and result.methods == ["anchors", "mps", "nsga2"]
     assert set(result.shared) == {0, 1} and all(c.train_passes > 0 for c in result.shared.values())
-    summary = {s["method"]: s for s in result.summary()}
-    assert all(s["seeds"] == 2 for s in summary.values())
+    summary = {s.method: s for s in result.summary()}
+    assert all(s.seeds == 2 for s in summary.values())
     mps = result.of("mps")
     # stage 3 is mps's: its evaluations are counted, and its compute is in mps's row
     assert all(r.stage3_evaluations > 0 for r in mps)
@@ -83,11 +83,11 @@ def test_every_method_from_the_same_trained_supernet_over_seeds(result, tmp_path
 def test_reported_figures_come_from_the_whole_test_split(result) -> None:
     task = digits_task()
     n_test = len(task.loaders(batch_size=64).test.dataset)
-    assert all(r["test_samples"] == n_test for r in result.rows)
-    drifted = [r for r in result.rows if r["test@86400"] is not None]
-    assert {(r["seed"], r["method"]) for r in drifted} == \
+    assert all(r.test_samples == n_test for r in result.rows)
+    drifted = [r for r in result.rows if r.at(86400) is not None]
+    assert {(r.seed, r.method) for r in drifted} == \
         {(s, m) for s in (0, 1) for m in ("anchors", "mps", "nsga2")}
-    assert all(r["drift_repeats"] == 2 and r["test@86400_ci95"] >= 0 for r in drifted)
+    assert all(r.drift_repeats == 2 and r.at(86400).ci95 >= 0 for r in drifted)
     table = result.table()
     assert "test acc 0 s (%)" in table and "test acc 1 day (%)" in table
     assert "train sample-passes" in table and "(shared stage 1-2)" in table
@@ -100,10 +100,10 @@ def test_reported_figures_come_from_the_whole_test_split(result) -> None:
 
 def test_each_row_carries_the_mapping_it_reports(result) -> None:
     for r in result.rows:  # the re-scored front is sorted by test accuracy, the rows are not
-        member = next(m for m in result.fronts[r["seed"]][r["method"]].members
-                      if m.mapping == r["mapping"])
-        assert member.scores["accuracy"] == r["test_accuracy"]
-        assert member.scores["analog_mac_ratio"] == pytest.approx(r["analog_mac_ratio"])
+        member = next(m for m in result.fronts[r.seed][r.method].members
+                      if m.mapping == r.mapping)
+        assert member.scores["accuracy"] == r.test_accuracy
+        assert member.scores["analog_mac_ratio"] == pytest.approx(r.analog_mac_ratio)
 
 
 def test_outputs_are_written(result, tmp_path) -> None:
@@ -140,15 +140,15 @@ def test_a_method_variant_searches_its_own_objectives_and_is_rescored_on_the_sha
     assert res.methods == ["anchors", "mps@1d"]
     assert searched == [("accuracy", "analog_mac_ratio", "digital_weight_bytes"),
                         ("accuracy@1d", "analog_mac_ratio", "digital_weight_bytes")]
-    rows = [r for r in res.rows if r["method"] == "mps@1d"]
-    assert rows and all(r["test_accuracy"] is not None for r in rows)
+    rows = [r for r in res.rows if r.method == "mps@1d"]
+    assert rows and all(r.test_accuracy is not None for r in rows)
     # re-scored on the shared objectives: the front's names are the comparison's
     assert res.fronts[0]["mps@1d"].objectives == ("accuracy", "analog_mac_ratio",
                                              "digital_weight_bytes")
     # every anchor is a reference: each one is drift-scored and named
-    anchors = [r for r in res.rows if r["method"] == "anchors"]
-    assert {r["uniform"] for r in anchors} >= {"all-fp32", "all-analog"}
-    assert all(r["drift_repeats"] == 2 for r in anchors)
+    anchors = [r for r in res.rows if r.method == "anchors"]
+    assert {r.uniform for r in anchors} >= {"all-fp32", "all-analog"}
+    assert all(r.drift_repeats == 2 for r in anchors)
 
 
 def test_method_specs_are_checked(tmp_path) -> None:
@@ -169,11 +169,11 @@ def test_harmonica_is_compared_on_a_supernet_offering_its_hybrids(tmp_path) -> N
     assert res.methods == ["anchors", "harmonica"]
     run = res.of("harmonica")[0]
     assert run.evaluations == 4 and run.compute.train_passes == 0  # no retraining
-    rows = [r for r in res.rows if r["method"] == "harmonica"]
-    assert rows and all(r["test_samples"] > 0 for r in rows)
-    drifted = [r for r in rows if r["test@86400"] is not None]
+    rows = [r for r in res.rows if r.method == "harmonica"]
+    assert rows and all(r.test_samples > 0 for r in rows)
+    drifted = [r for r in rows if r.at(86400) is not None]
     # a hybrid member scored after drift: analog rows on aihwkit, sensitive rows digital
-    assert any(0 < r["analog_mac_ratio"] < 1 for r in drifted)
+    assert any(0 < r.analog_mac_ratio < 1 for r in drifted)
     front = res.fronts[0]["harmonica"]
     used = {c for m in front.members for c in m.mapping.values()}
     assert used <= {"analog", "hybrid5", "hybrid10", "int8"}

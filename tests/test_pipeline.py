@@ -77,7 +77,7 @@ def test_run_writes_every_artifact_and_a_report(finished_run) -> None:
     front = json.loads((out / "front.json").read_text())
     assert front["split"] == "val" and "tile_overflow<=0" in front["constraints"]
     budget = json.loads((out / "cost.json").read_text())["mappings"][0]["tile_budget"]
-    assert all(r["tiles"] <= budget for r in summary["rows"] if r["kind"] == "front")
+    assert all(r["analog_tiles"] <= budget for r in summary["rows"] if r["kind"] == "front")
     assert result.report is not None and "<img" in result.report.read_text()
 
 

@@ -8,17 +8,12 @@ import os
 import pytest
 
 from hetmap.errors import ConfigError
-from hetmap.reproduce import (
-    COLUMNS,
-    FULL,
-    CaseResult,
-    RunInfo,
-    cases_for,
-    markdown_table,
-    render,
-    summarise,
-    write_results,
-)
+from hetmap.mapping import Mapping
+from hetmap.report.comparison import MappingRecord, Spread
+from hetmap.report.results import ReportedRow, markdown_table, summarise
+from hetmap.reproduce import FULL, CaseResult, RunInfo, cases_for, render, write_results
+
+MAPPING = Mapping({"conv1": "analog", "fc": "int8"}, "abc")
 
 
 def test_cases_are_checked(tmp_path) -> None:
@@ -41,19 +36,38 @@ def test_quick_runs_one_small_case_per_task() -> None:
         "minilm2-qa", "resnet20-mnist"]
 
 
-def _row(method: str, seed: int, acc: float) -> dict:
-    return {"method": method, "seed": seed, "test_0s": acc + 1, "test_1d": acc,
-            "test_1y": acc - 1, **{k: 1.0 for k, _, _ in COLUMNS[3:]}}
+def _row(method: str, seed: int, acc: float) -> ReportedRow:
+    return ReportedRow("resnet20-mnist", method, seed, MAPPING, acc, acc + 1, 0.1, acc, 0.2,
+                       acc - 1, 0.3, 0.5, 2.5e5, 4, True, 0.1, 1.5e-4, 9e-5, 1e-3, 6e-5,
+                       hv_test=0.4, hv_test_1y=0.3, evaluations=24, compute_passes=1000,
+                       wall_s=12.0)
 
 
 def test_summary_is_mean_and_std_over_seeds_and_the_table_has_one_width() -> None:
     rows = [_row("mps", 0, 90.0), _row("mps", 1, 92.0), _row("lionheart", 0, 85.0)]
-    s = {r["method"]: r for r in summarise(rows)}
-    assert s["mps"]["seeds"] == 2 and s["mps"]["test_1d"][0] == pytest.approx(91.0)
-    assert s["mps"]["test_1d"][1] == pytest.approx(1.4142, rel=1e-3)  # sample std
+    s = {r.method: r for r in summarise(rows)}
+    assert s["mps"].seeds == 2 and s["mps"].test_1d.mean == pytest.approx(91.0)
+    assert s["mps"].test_1d.std == pytest.approx(1.4142, rel=1e-3)  # sample std
     table = markdown_table(summarise(rows), "accuracy")
     assert len({line.count("|") for line in table.strip().splitlines()}) == 1
     assert "91.00 ± 1.41" in table
+    # SI in the rows, the headers' units in the cells: 2.5e5 B, 1.5e-4 s, 9e-5 J
+    assert "| 0.2500 ± 0.0000 |" in table and "| 0.1500 ± 0.0000 |" in table
+    assert "| 90.000 ± 0.000 |" in table
+
+
+def test_schema_1_rows_are_read_in_si_units() -> None:
+    new = _row("mps", 0, 90.0)
+    old = {k: v for k, v in new.to_dict().items()
+           if k not in ("digital_weight_bytes", "analog_tiles", "latency_s", "energy_j",
+                        "paper_latency_s", "paper_energy_j")}
+    old |= {"digital_mb": 0.25, "tiles": 4, "latency_ms": 0.15, "energy_uj": 90.0,
+            "paper_latency_ms": 1.0, "paper_energy_uj": 60.0}
+    back = ReportedRow.from_dict(old, version=1)
+    assert back.digital_weight_bytes == pytest.approx(2.5e5)
+    assert back.latency_s == pytest.approx(1.5e-4) and back.energy_j == pytest.approx(9e-5)
+    assert back.paper_latency_s == pytest.approx(1e-3) and back.analog_tiles == 4
+    assert ReportedRow.from_dict(new.to_dict()) == new
 
 
 def test_every_case_names_a_published_row() -> None:
@@ -121,8 +135,9 @@ def test_reproduce_quick_end_to_end(tmp_path) -> None:
 def test_the_reported_member_is_the_best_mostly_analog_one() -> None:
     from hetmap.reproduce import reported_member
 
-    def r(ratio: float, day: float) -> dict:
-        return {"analog_mac_ratio": ratio, "test@86400": day}
+    def r(ratio: float, day: float) -> MappingRecord:
+        return MappingRecord("mps", 0, 0, MAPPING, day, ratio, 0.0, 0, 0.0, 0.0, 0.0,
+                             drift={86400.0: Spread(day)})
 
     assert reported_member([r(0.0, 99.0), r(0.8, 90.0), r(0.9, 91.0)]) == r(0.9, 91.0)
     # nothing mostly analog: the most analog member, not the most accurate digital one

@@ -43,7 +43,10 @@ from hetmap.report.comparison import (
     FEW_SAMPLES,
     Comparison,
     Compute,
+    MappingRecord,
     MethodRun,
+    MethodSummary,
+    Spread,
     ci95,
     drift_key,
     mean_std,
@@ -52,9 +55,9 @@ from hetmap.report.comparison import (
 from hetmap.search import Budget, Member, ParetoFront, get_strategy, search, spread
 from hetmap.supernet import Supernet, build_supernet
 
-__all__ = ["FEW_SAMPLES", "METHODS", "Comparison", "Compute", "Meter", "MethodRun",
-           "MethodSpec", "adapted_model", "ci95", "compare", "compare_config", "drift_key",
-           "mean_std", "method_specs", "time_label"]
+__all__ = ["FEW_SAMPLES", "METHODS", "Comparison", "Compute", "MappingRecord", "Meter",
+           "MethodRun", "MethodSpec", "MethodSummary", "Spread", "adapted_model", "ci95",
+           "compare", "compare_config", "drift_key", "mean_std", "method_specs", "time_label"]
 
 METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2", "harmonica")
 SHARED = ("mps", "random")  # strategies that search the trained supernet's shared weights
@@ -469,25 +472,18 @@ def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Super
                         for t in drift_times}
             for i, m in enumerate(members):
                 r = drift.get(i)
-                row: dict[str, Any] = {}
-                for k, t in enumerate(drift_times):
-                    key = drift_key(t)
-                    row[key] = r.mean[k] if r else None
-                    row[key + "_std"] = r.std[k] if r else None
-                    row[key + "_ci95"] = ci95(r.values[k]) if r else None
-                result.rows.append({
-                    "seed": seed, "method": name, "member": i, "mapping": m.mapping,
-                    "uniform": uniform_label(base, m.mapping),
+                result.rows.append(MappingRecord(
+                    name, seed, i, m.mapping, m.scores["accuracy"],
+                    float(hw["analog_mac_ratio"][i]), float(hw["digital_weight_bytes"][i]),
+                    int(cost["analog_tiles"][i]), float(hw["tile_utilisation"][i]),
+                    float(cost["latency_s"][i]), float(cost["energy_j"][i]),
+                    fits=bool(cost["fits"][i]),
                     # None when the method searched another accuracy (e.g. accuracy@1d)
-                    "val_accuracy": front.members[i].scores.get("accuracy"),
-                    "test_accuracy": m.scores["accuracy"], **row,
-                    "test_samples": samples, "drift_repeats": r.repeats if r else 0,
-                    "analog_mac_ratio": float(hw["analog_mac_ratio"][i]),
-                    "digital_mb": float(hw["digital_weight_bytes"][i]) / 1e6,
-                    "tiles": int(cost["analog_tiles"][i]), "fits": bool(cost["fits"][i]),
-                    "tile_utilisation": float(hw["tile_utilisation"][i]),
-                    "latency_ms": float(cost["latency_s"][i]) * 1e3,
-                    "energy_uj": float(cost["energy_j"][i]) * 1e6})
+                    val_accuracy=front.members[i].scores.get("accuracy"),
+                    uniform=uniform_label(base, m.mapping), test_samples=samples,
+                    drift_repeats=r.repeats if r else 0,
+                    drift={float(t): Spread(r.mean[k], r.std[k], ci95(r.values[k]))
+                           for k, t in enumerate(drift_times)} if r else {}))
             best = ", ".join(f"{v:.2f} ({time_label(t)})" for t, v in run.best.items())
             log(f"seed {seed}: {name}: test HV {run.hv_test:.4f}, best test accuracy {best} "
                 f"on {samples} samples")

@@ -138,8 +138,9 @@ def _row(name: str, kind: str, mapping: Mapping, val: float | None, test: float 
             "test_accuracy_1day_ci95": day["ci95"],
             "analog_mac_ratio": obj.analog_mac_ratio,
             "analog_mac_ratio_total": obj.analog_mac_ratio_total,
-            "digital_bytes": obj.digital_weight_bytes,
-            "tiles": obj.analog_tiles, "latency_s": cost.latency_s, "energy_j": cost.energy_j,
+            "digital_weight_bytes": obj.digital_weight_bytes,
+            "analog_tiles": obj.analog_tiles, "latency_s": cost.latency_s,
+            "energy_j": cost.energy_j,
             "mapping": mapping.to_dict()}
 
 
@@ -191,7 +192,9 @@ class Session:
 
     @property
     def wants_cost(self) -> bool:
-        return any(o in ("latency", "energy") for o in self.cfg.search.objectives)
+        from hetmap.evaluation import get_objective
+
+        return any(get_objective(o).source == "cost" for o in self.cfg.search.objectives)
 
     @property
     def supernet(self) -> Supernet:
@@ -378,7 +381,8 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
         if all(v is not None for v in day):  # 1 day is among drift.times
             search_info["hypervolume_test_1day"] = front.rescored(
                 "accuracy", day, prune=False).hypervolume()
-    summary = {"task": cfg.task.name, "metric": metric, "split": "test",
+    summary = {"schema_version": RunDir.SCHEMA_VERSION, "task": cfg.task.name,
+               "metric": metric, "split": "test",
                "selection_split": "val", "samples": sizes, "warnings": warnings,
                "drift": {"repeats": cfg.drift.repeats, "times_s": list(cfg.drift.times),
                          "source": "aihwkit", "split": "test"},

@@ -18,13 +18,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import platform
 import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,19 @@ import numpy as np
 from hetmap.compare import MethodSpec, adapted_model, compare
 from hetmap.errors import ConfigError, TrainingError
 from hetmap.io import atomic_write_bytes, atomic_write_text
-from hetmap.report.comparison import Comparison, mean_std
+from hetmap.report.comparison import Comparison, MappingRecord
+from hetmap.report.results import (
+    DAY,
+    SCHEMA_VERSION,
+    TIMES,
+    YEAR,
+    ReportedRow,
+    markdown_table,
+    summarise,
+    time_name,
+)
 
 Log = Callable[[str], Any]
-DAY, YEAR = 86400.0, 31536000.0
-TIMES = (0.0, DAY, YEAR)
 ANCHORS = ("all-fp32", "all-int8", "all-analog")
 SHARED_OBJECTIVES = ("accuracy", "analog_mac_ratio", "digital_weight_bytes")
 
@@ -166,7 +173,7 @@ def method_setup(b: Budgets) -> tuple[list[str | MethodSpec], dict[str, Any],
 class CaseResult:
     case: Case
     metric: str
-    rows: list[dict[str, Any]]  # one per method x seed (the reported member)
+    rows: list[ReportedRow]  # one per method x seed (the reported member)
     figures: list[Path]  # written by run_case into the results folder
     pretrain: dict[str, float]
     seconds: float
@@ -220,7 +227,7 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
             {"mpaas": b.evaluations}, {}, out=out / "runs" / f"{case.key}-mpaas", **common)
     rows = []
     for name, cmp in comparisons.items():
-        rows += reported_rows(cmp, _second_chip(models[name], task, _used(cmp)))
+        rows += reported_rows(case.key, cmp, _second_chip(models[name], task, _used(cmp)))
     figures = plots(case, task.metric_name, rows, comparisons, out)
     return CaseResult(case, task.metric_name, rows, figures, metrics,
                       time.perf_counter() - start, revision())
@@ -236,7 +243,7 @@ def _used(cmp: Comparison) -> tuple[str, ...]:
 
 
 def _second_chip(model: Any, task: Any, extra: tuple[str, ...] = ()
-                 ) -> Callable[[Any], dict[str, float]]:
+                 ) -> Callable[[Any], tuple[float, float]]:
     """Latency and energy of a mapping on the paper's simulated system (mps-paper); `extra`:
     candidates beyond the shared four that the mappings use."""
     from hetmap.candidates.analog import AnalogConfig
@@ -249,118 +256,68 @@ def _second_chip(model: Any, task: Any, extra: tuple[str, ...] = ()
         "fp32", "int8", "int4", "analog", *extra), analog=analog)
     table = table_for(sn, "mps-paper", example_input=task.example_input(1))
 
-    def cost(mapping: Any) -> dict[str, float]:
+    def cost(mapping: Any) -> tuple[float, float]:  # (latency_s, energy_j)
         c = table.evaluate_indices(np.asarray(sn.mapping_indices([mapping])), check_tiles=False)
-        return {"paper_latency_ms": float(c["latency_s"][0]) * 1e3,
-                "paper_energy_uj": float(c["energy_j"][0]) * 1e6}
+        return float(c["latency_s"][0]), float(c["energy_j"][0])
 
     return cost
 
 
-def reported_rows(cmp: Comparison, second: Callable[[Any], dict[str, float]]
-                  ) -> list[dict[str, Any]]:
-    """Per method (anchors: per uniform mapping) and seed, the reported member's row."""
-    from hetmap.report.comparison import drift_key
-
+def reported_rows(case: str, cmp: Comparison,
+                  second: Callable[[Any], tuple[float, float]]) -> list[ReportedRow]:
+    """Per method (anchors: per uniform mapping) and seed, the reported member's row;
+    `second`: a mapping's (latency_s, energy_j) on the paper's system."""
     runs = {(r.method, r.seed): r for r in cmp.runs}
     out = []
     for seed in cmp.seeds:
         shared = cmp.shared.get(seed)
         for name in cmp.methods:
-            scored = [r for r in cmp.rows if r["seed"] == seed and r["method"] == name
-                      and r.get(drift_key(DAY)) is not None]
+            scored = [r for r in cmp.rows if r.seed == seed and r.method == name
+                      and r.at(DAY) is not None]
             if name == "anchors":
-                picks = [(r["uniform"], r) for r in scored if r["uniform"] in ANCHORS]
+                picks = [(r.uniform, r) for r in scored if r.uniform in ANCHORS]
             else:
                 picks = [(name, reported_member(scored))] if scored else []
             run = runs[(name, seed)]
             for label, r in picks:
-                mapping = r["mapping"]  # (the re-scored front is sorted by test accuracy)
-                row = {"method": label, "seed": seed, "test_accuracy": r["test_accuracy"],
-                       **{f"test_{_t(t)}": r[drift_key(t)] for t in TIMES},
-                       **{f"test_{_t(t)}_std": r[drift_key(t) + "_std"] for t in TIMES},
-                       "analog_mac_ratio": r["analog_mac_ratio"],
-                       "digital_mb": r["digital_mb"], "tiles": r["tiles"], "fits": r["fits"],
-                       "tile_utilisation": r["tile_utilisation"],
-                       "latency_ms": r["latency_ms"], "energy_uj": r["energy_uj"],
-                       **second(mapping), "mapping": mapping.to_dict()}
-                if name != "anchors":
-                    row |= {"hv_test": run.hv_test, "hv_test_1y": run.hv_test_drift,
-                            "evaluations": run.evaluations,
-                            "compute_passes": run.compute.passes
-                            + (shared.passes if shared else 0),
-                            "wall_s": run.compute.wall_s}
-                out.append(row)
+                at = {t: r.at(t) for t in TIMES}
+                search = {} if name == "anchors" else dict(
+                    hv_test=run.hv_test, hv_test_1y=run.hv_test_drift,
+                    evaluations=run.evaluations,
+                    compute_passes=run.compute.passes + (shared.passes if shared else 0),
+                    wall_s=run.compute.wall_s)
+                out.append(ReportedRow(
+                    case, str(label), seed, r.mapping, r.test_accuracy,
+                    *(v for t in TIMES for v in ((at[t].mean, at[t].std) if at[t] else
+                                                 (None, None))),
+                    r.analog_mac_ratio, r.digital_weight_bytes, r.analog_tiles, r.fits,
+                    r.tile_utilisation, r.latency_s, r.energy_j, *second(r.mapping),
+                    **search))
     return out
 
 
-def reported_member(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def reported_member(rows: Sequence[MappingRecord]) -> MappingRecord:
     """The best 1-day test metric among drift-scored members with at least MOSTLY_ANALOG of
     their MACs on analog tiles (what the paper's table compares); with none that analog,
     the most analog member (ties: the better at 1 day)."""
-    from hetmap.report.comparison import drift_key
+    def day(r: MappingRecord) -> float:
+        return r.at(DAY).mean  # type: ignore[union-attr]
 
-    analog = [r for r in rows if r["analog_mac_ratio"] >= MOSTLY_ANALOG]
+    analog = [r for r in rows if r.analog_mac_ratio >= MOSTLY_ANALOG]
     if analog:
-        return max(analog, key=lambda r: r[drift_key(DAY)])
-    return max(rows, key=lambda r: (r["analog_mac_ratio"], r[drift_key(DAY)]))
-
-
-def _t(t: float) -> str:
-    return {0.0: "0s", DAY: "1d", YEAR: "1y"}.get(t, f"{t:g}s")
+        return max(analog, key=day)
+    return max(rows, key=lambda r: (r.analog_mac_ratio, day(r)))
 
 
 # -- writing ---------------------------------------------------------------------------------
-COLUMNS = (("test_0s", "{m} 0 s", 2), ("test_1d", "{m} 1 day", 2), ("test_1y", "{m} 1 year", 2),
-           ("analog_mac_ratio", "analog MACs", 2), ("digital_mb", "digital MB", 4),
-           ("tiles", "tiles", 1), ("tile_utilisation", "tile utilisation", 2),
-           ("latency_ms", "latency ms (hermes-pcm)", 4),
-           ("energy_uj", "energy µJ (hermes-pcm)", 3),
-           ("paper_latency_ms", "latency ms (mps-paper)", 4),
-           ("paper_energy_uj", "energy µJ (mps-paper)", 3), ("hv_test", "HV test", 4),
-           ("evaluations", "evaluations", 1), ("compute_passes", "sample-passes", 0),
-           ("wall_s", "wall s", 0))
-
-
-def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """mean ± std over seeds per method (in the order first seen)."""
-    out = []
-    for name in dict.fromkeys(r["method"] for r in rows):
-        mine = [r for r in rows if r["method"] == name]
-        s: dict[str, Any] = {"method": name, "seeds": len(mine)}
-        for key, _, _ in COLUMNS:
-            vals = [float(r[key]) for r in mine if r.get(key) is not None]
-            s[key] = mean_std(vals) if vals else None
-        out.append(s)
-    return out
-
-
-def markdown_table(summary: Sequence[dict[str, Any]], metric: str) -> str:
-    head = "| method | seeds | " + " | ".join(h.format(m=f"test {metric}") for _, h, _ in COLUMNS)
-    lines = [head + " |", "|---" * (2 + len(COLUMNS)) + "|"]
-    for s in summary:
-        cells = []
-        for key, _, digits in COLUMNS:
-            v = s[key]
-            if v is None or not math.isfinite(v[0]):
-                cells.append("-")
-            elif digits == 0:
-                cells.append(f"{v[0]:.3g} ± {v[1]:.2g}")
-            else:
-                cells.append(f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}")
-        lines.append(f"| {s['method']} | {s['seeds']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plots(case: Case, metric: str, rows: Sequence[dict[str, Any]],
+def plots(case: Case, metric: str, rows: Sequence[ReportedRow],
           comparisons: dict[str, Comparison], folder: Path) -> list[Path]:
-    """fronts (1-day metric vs analog share and vs energy), HV vs compute, drift curves."""
+    """fronts (1-day metric vs analog share and vs energy), HV vs compute, drift curves of
+    the reported members (`rows`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from hetmap.report.comparison import drift_key
 
     key = case.key
     paths = []
@@ -368,26 +325,26 @@ def plots(case: Case, metric: str, rows: Sequence[dict[str, Any]],
     for cmp in comparisons.values():
         seed = cmp.seeds[0]
         for k, name in enumerate(cmp.methods):
-            rows = [r for r in cmp.rows if r["seed"] == seed and r["method"] == name
-                    and r.get(drift_key(DAY)) is not None]
-            if not rows:
+            members = [r for r in cmp.rows if r.seed == seed and r.method == name
+                       and r.at(DAY) is not None]
+            if not members:
                 continue
             label = "anchors (uniform)" if name == "anchors" else name
             colour = f"C{k + (7 if name == 'mpaas' else 0)}"
-            for ax, x in ((axes[0], "analog_mac_ratio"), (axes[1], "energy_uj")):
-                rows_x = sorted(rows, key=lambda r: r[x])
-                ax.errorbar([r[x] for r in rows_x], [r[drift_key(DAY)] for r in rows_x],
-                            yerr=[r[drift_key(DAY) + "_std"] for r in rows_x], fmt="o",
-                            color=colour, label=label, capsize=3)
+            for ax, x, scale in ((axes[0], "analog_mac_ratio", 1.0), (axes[1], "energy_j", 1e6)):
+                ordered = sorted(members, key=lambda r: getattr(r, x))
+                ax.errorbar([getattr(r, x) * scale for r in ordered],
+                            [r.at(DAY).mean for r in ordered],  # type: ignore[union-attr]
+                            yerr=[r.at(DAY).std for r in ordered],  # type: ignore[union-attr]
+                            fmt="o", color=colour, label=label, capsize=3)
     for ax, x in ((axes[0], "analog MAC ratio"), (axes[1], "energy µJ (hermes-pcm)")):
         ax.set_xlabel(x)
         ax.set_ylabel(f"test {metric} 1 day after programming")
     axes[1].set_xscale("log")
     for s in summarise(rows):
-        if s["test_0s"] is None:
-            continue
-        ys = [s[f"test_{_t(t)}"][0] for t in TIMES]
-        axes[2].plot([1.0, DAY, YEAR], ys, "o-", label=s["method"])
+        ys = [s.mean(f"test_{time_name(t)}") for t in TIMES]
+        if all(y is not None for y in ys):
+            axes[2].plot([1.0, DAY, YEAR], ys, "o-", label=s.method)
     axes[2].set_xscale("log")
     axes[2].set_xlabel("time after programming (s; 0 s drawn at 1 s)")
     axes[2].set_ylabel(f"test {metric}, reported member")
@@ -487,16 +444,16 @@ def write_results(results: Sequence[CaseResult], folder: Path, run: RunInfo,
                   f"{res.seconds / 60:.1f} min.\n", markdown_table(summary, res.metric),
                   "\n" + discussion(summary, res.metric, res.case.paper)]
         lines += [f"\n![{p.stem}]({p.name})\n" for p in res.figures]
-        records += [{"case": res.case.key, **r} for r in res.rows]
+        records += [r.to_dict() for r in res.rows]
     lines.append(DISCUSSION)
-    state = {"run": {**asdict(run), "budgets": asdict(b)},
+    state = {"schema_version": SCHEMA_VERSION, "run": {**asdict(run), "budgets": asdict(b)},
              "cases": [{"case": asdict(r.case), "metric": r.metric, "seconds": r.seconds,
                         "figures": [p.name for p in r.figures], "pretrain": r.pretrain,
                         "revision": r.revision or run.revision}
                        for r in results], "running": list(running),
              "failed": dict(failed or {}), "rows": records}
     atomic_write_text(folder / "results.json", json.dumps(state, indent=1, default=str))
-    keys = [k for k in dict.fromkeys(k for r in records for k in r) if k != "mapping"]
+    keys = [f.name for f in fields(ReportedRow) if f.name != "mapping"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(keys)
@@ -516,10 +473,13 @@ def load_results(folder: str | os.PathLike[str]
         run = state["run"]
         info = RunInfo(run["command"], Budgets(**run["budgets"]), float(run["seconds"]),
                        run["revision"], run["machine"])
-        by_case: dict[str, list[dict[str, Any]]] = {}
+        version = state.get("schema_version", 1)
+        if version not in (1, SCHEMA_VERSION):
+            raise ValueError(f"schema_version {version!r} is newer than this hetmap's "
+                             f"({SCHEMA_VERSION})")
+        by_case: dict[str, list[ReportedRow]] = {}
         for r in state["rows"]:
-            by_case.setdefault(r["case"], []).append(
-                {k: v for k, v in r.items() if k != "case"})
+            by_case.setdefault(r["case"], []).append(ReportedRow.from_dict(r, version))
         results = [CaseResult(Case(**c["case"]), c["metric"], by_case.get(c["case"]["key"], []),
                               [folder / f for f in c["figures"]], c["pretrain"],
                               float(c["seconds"]), c.get("revision", info.revision))

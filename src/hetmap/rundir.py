@@ -57,6 +57,8 @@ class RunDir:
     LOG: ClassVar[str] = LOG
     PRETRAINED: ClassVar[str] = "pretrained.safetensors"
     PRETRAIN: ClassVar[str] = "pretrain.json"
+    # the version of the JSON artifacts' schemas (hetmap.report.artifacts documents them)
+    SCHEMA_VERSION: ClassVar[int] = 2
     ADAPT: ClassVar[str] = "adapt.json"
     INVENTORY: ClassVar[str] = "inventory.json"
     TRAIN_DIR: ClassVar[str] = "train"

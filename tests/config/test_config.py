@@ -150,9 +150,9 @@ def test_stage3_ranks_on_the_search_objectives_unless_told_otherwise(tmp_path: P
 
     assert RunConfig().train.stage3.objectives == DEFAULT_OBJECTIVES
     assert tuple(RunConfig().search.objectives) == DEFAULT_OBJECTIVES
-    tied = load_config(None, ["search.objectives=[accuracy, latency]"])
-    assert tied.train.stage3.objectives == ("accuracy", "latency")
-    own = load_config(None, ["search.objectives=[accuracy, latency]",
+    tied = load_config(None, ["search.objectives=[accuracy, latency_s]"])
+    assert tied.train.stage3.objectives == ("accuracy", "latency_s")
+    own = load_config(None, ["search.objectives=[accuracy, latency_s]",
                              "train.stage3.objectives=[accuracy, analog_mac_ratio]"])
     assert own.train.stage3.objectives == ("accuracy", "analog_mac_ratio")
     assert load_config(_write(tmp_path, dump_config(tied))) == tied  # the snapshot resumes

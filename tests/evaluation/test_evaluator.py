@@ -104,7 +104,7 @@ def test_hardware_scores_and_matrix(setup) -> None:
 def test_objective_errors(setup) -> None:
     sn, task = setup
     with pytest.raises(ConfigError, match="cost_table"):
-        Evaluator(sn, task, objectives=("accuracy", "latency"))
+        Evaluator(sn, task, objectives=("accuracy", "latency_s"))
     with pytest.raises(ConfigError, match="needs a task"):
         Evaluator(sn, None)
     ev = Evaluator(sn, None, objectives=("analog_mac_ratio", "digital_weight_bytes"))
@@ -136,10 +136,10 @@ def test_latency_and_energy_come_from_the_cost_table(setup) -> None:
 
     sn, _ = setup
     table = table_for(sn, "hermes-pcm")
-    ev = Evaluator(sn, None, objectives=("latency", "energy", "analog_mac_ratio"),
+    ev = Evaluator(sn, None, objectives=("latency_s", "energy_j", "analog_mac_ratio"),
                    cost_table=table)
     maps = [Mapping.uniform(sn, "analog"), Mapping.uniform(sn, "int8").with_choice("fc", "fp32")]
     for m, s in zip(maps, ev.scores(maps)):
         cost = cost_of(sn, m, table=table)
-        assert s["latency"] == pytest.approx(cost.latency_s)
-        assert s["energy"] == pytest.approx(cost.energy_j)
+        assert s["latency_s"] == pytest.approx(cost.latency_s)
+        assert s["energy_j"] == pytest.approx(cost.energy_j)

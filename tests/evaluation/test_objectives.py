@@ -19,14 +19,14 @@ from hetmap.evaluation.objectives import check_objectives, crowding_distance
 def test_registry_directions() -> None:
     assert OBJECTIVES["accuracy"].direction == "max"
     assert OBJECTIVES["analog_mac_ratio"].direction == "max"
-    for name in ("digital_weight_bytes", "latency", "energy", "analog_tiles"):
+    for name in ("digital_weight_bytes", "latency_s", "energy_j", "analog_tiles"):
         assert OBJECTIVES[name].direction == "min"
 
 
 def test_cost_objectives_need_a_cost_table() -> None:
     with pytest.raises(ConfigError, match="cost_table"):
-        check_objectives(("accuracy", "latency"), has_cost_table=False)
-    assert len(check_objectives(("accuracy", "energy"), has_cost_table=True)) == 2
+        check_objectives(("accuracy", "latency_s"), has_cost_table=False)
+    assert len(check_objectives(("accuracy", "energy_j"), has_cost_table=True)) == 2
     with pytest.raises(ConfigError, match="unknown objective"):
         check_objectives(("speed",), has_cost_table=True)
 
@@ -64,8 +64,8 @@ def test_constraints_parse_and_check() -> None:
     assert (c.name, c.op, c.value) == ("accuracy_drop", "<=", 1.0)
     assert c.satisfied({"accuracy_drop": 0.5}) and c.violation({"accuracy_drop": 0.5}) == 0
     assert c.violation({"accuracy_drop": 3.0}) == pytest.approx(2.0)
-    r = parse_constraints("analog_mac_ratio >= 0.6, latency<0.001")
-    assert [str(x) for x in r] == ["analog_mac_ratio>=0.6", "latency<0.001"]
+    r = parse_constraints("analog_mac_ratio >= 0.6, latency_s<0.001")
+    assert [str(x) for x in r] == ["analog_mac_ratio>=0.6", "latency_s<0.001"]
     assert not r[0].satisfied({"analog_mac_ratio": 0.5})
     with pytest.raises(ConfigError, match="cannot parse"):
         Constraint.parse("accuracy about 3")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from hetmap.report.comparison import Spread
 from hetmap.report.paper import ACCURACY, METHODS, agreement, discussion, paper_metric
+from hetmap.report.results import MethodFigures
 
 
-def _summary(**columns: dict[str, float]) -> list[dict]:
+def _summary(**columns: dict[str, float]) -> list[MethodFigures]:
     methods = dict.fromkeys(m for col in columns.values() for m in col)
-    return [{"method": m, "seeds": 3,
-             **{key: (col[m], 0.1) if m in col else None for key, col in columns.items()}}
-            for m in methods]
+    return [MethodFigures(m, 3, **{key: Spread(col[m], 0.1) if m in col else None
+                                   for key, col in columns.items()}) for m in methods]
 
 
 def test_published_rows_match_the_reference() -> None:
@@ -34,8 +35,8 @@ def test_discussion_states_each_column_from_the_numbers() -> None:
     s = _summary(test_1d={"all-fp32": 97.0, "all-analog": 90.0, "mps": 95.0, "lionheart": 93.0},
                  analog_mac_ratio={"mps": 0.8, "mpaas": 0.75},
                  tile_utilisation={"mps": 0.1, "mpaas": 0.2},
-                 paper_latency_ms={"all-fp32": 2.0, "all-analog": 0.5, "mps": 1.0},
-                 paper_energy_uj={"all-fp32": 300.0, "mps": 100.0},
+                 paper_latency_s={"all-fp32": 2e-3, "all-analog": 5e-4, "mps": 1e-3},
+                 paper_energy_j={"all-fp32": 3e-4, "mps": 1e-4},
                  wall_s={"mps": 10.0, "lionheart": 50.0, "odimo": 20.0},
                  compute_passes={"mps": 1e5, "lionheart": 4e5}, hv_test={"mps": 0.5,
                                                                            "lionheart": 0.4})

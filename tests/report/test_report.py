@@ -37,8 +37,9 @@ def _scores(mapping: dict[str, str], acc: float) -> dict[str, float]:
     bits = {"fp32": 32, "int8": 8, "int4": 4, "analog": 0}
     digital = sum(macs[n] / 100 * bits[c] / 8 for n, c in mapping.items())
     return {"accuracy": acc, "analog_mac_ratio": analog / sum(MACS),
-            "analog_mac_ratio_total": analog / (sum(MACS) + UNMAPPED), "digital_bytes": digital,
-            "tiles": sum(1 for c in mapping.values() if c == "analog") * 2,
+            "analog_mac_ratio_total": analog / (sum(MACS) + UNMAPPED),
+            "digital_weight_bytes": digital,
+            "analog_tiles": sum(1 for c in mapping.values() if c == "analog") * 2,
             "latency_s": 2e-5 + 1e-11 * (sum(MACS) - analog),
             "energy_j": 1e-7 + 1e-12 * (sum(MACS) - analog)}
 
@@ -80,7 +81,7 @@ def make_run(root: Path) -> RunDir:
               "scores": _scores(_mapping(p), a)}
              for i, (p, a) in enumerate(zip(patterns[2:6], accs[2:6]))]
     evaluated = [{"scores": _scores(_mapping(p), a - 0.6)} for p, a in zip(patterns, accs)]
-    run.write_json("front.json", {"schema_version": 1, "objectives": ["accuracy",
+    run.write_json("front.json", {"schema_version": 2, "objectives": ["accuracy",
                                                                       "analog_mac_ratio"],
                                   "members": front, "evaluated": evaluated})
     rows = []
@@ -100,21 +101,21 @@ def make_run(root: Path) -> RunDir:
     for r in rows:
         del r["accuracy"]  # summary rows name their split
     rows[-1]["energy_j"] = None  # a value a stage did not measure
-    run.write_json("summary.json", {"schema_version": 1, "task": "mnist",
+    run.write_json("summary.json", {"schema_version": 2, "task": "mnist",
                                     "metric": "accuracy", "hardware": "hermes-pcm",
                                     "split": "test", "samples": {"train": 3500, "val": 500,
                                                                  "test": 1000},
                                     "warnings": ["the val split has only 300 samples"],
                                     "rows": rows})
     times = [1.0, 3600.0, 86400.0, 31536000.0]
-    run.write_json("drift.json", {"schema_version": 1, "metric": "accuracy", "mappings": {
+    run.write_json("drift.json", {"schema_version": 2, "metric": "accuracy", "mappings": {
         r["name"]: {"times": times,
                     "mean": [r["test_accuracy"]
                              - k * (0.2 + r["analog_mac_ratio"]) * math.log10(t + 1)
                              for k, t in zip((0.3, 0.3, 0.3, 0.3), times)],
                     "std": [0.1 + 0.05 * i for i in range(4)]}
         for r in rows if r["name"] != "all-digital"}})
-    run.write_json("cost.json", {"schema_version": 1, "hardware": "hermes-pcm", "mappings": [
+    run.write_json("cost.json", {"schema_version": 2, "hardware": "hermes-pcm", "mappings": [
         _cost(r["name"], r.get("mapping") or front[int(r["name"][-1])]["mapping"]["choices"])
         for r in rows]})
     return run
@@ -239,7 +240,11 @@ def test_readers_reject_off_schema_files() -> None:
     with pytest.raises(ArtifactError, match="same length"):
         read_drift({"mappings": [{"name": "a", "times": [1, 2], "mean": [1.0]}]})
     with pytest.raises(ArtifactError, match="schema_version"):
-        read_drift({"schema_version": 2, "mappings": []})
+        read_drift({"schema_version": 3, "mappings": []})
+    # a schema-1 name is refused with the new one, never read as a missing figure
+    with pytest.raises(ArtifactError, match=r"rows\[0\]: 'digital_bytes' is the schema-1 "
+                       "name of 'digital_weight_bytes'"):
+        read_summary({"rows": [{"name": "x", "digital_bytes": 9.0}]})
     _, costs = read_cost({"mappings": {"m": {"layers": [
         {"name": "a", "core": "analog", "latency_s": 1.0, "energy_j": 2.0,
          "transfer_latency_s": 0.5, "transfer_energy_j": 0.25},
@@ -277,7 +282,7 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> No
 
 def test_reads_what_search_and_drift_write(tmp_path: Path) -> None:
     """front.json as ParetoFront.save writes it and DriftResult.to_dict() items are read
-    as they are (objective names are aliases of the report's keys)."""
+    as they are (the report's keys are the objective names)."""
     from hetmap.evaluation.drift import DriftResult
     from hetmap.mapping import Mapping
     from hetmap.search import Member, ParetoFront
@@ -295,7 +300,7 @@ def test_reads_what_search_and_drift_write(tmp_path: Path) -> None:
 
     parsed = read_front(json.loads((run.root / "front.json").read_text()))
     assert [m.name for m in parsed.members] == ["front-0", "front-1"]
-    assert parsed.members[0].scores["digital_bytes"] == 9e3  # sorted by accuracy, best first
+    assert parsed.members[0].scores["digital_weight_bytes"] == 9e3  # sorted by accuracy, best first
     _, curves = read_drift(run.read_json("drift.json"))
     assert curves[0].times == [1.0, 86400.0] and curves[0].mean == pytest.approx([97.1, 96.2])
     text = build_report(run.root).read_text()

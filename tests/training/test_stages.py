@@ -75,7 +75,7 @@ def test_stage3_ranks_on_latency_and_energy_when_the_cost_model_is_present() -> 
     assert make_evaluator(run).names == ("accuracy", "analog_mac_ratio",
                                          "digital_weight_bytes")
     run.cost_table = table_for(sn, "hermes-pcm")
-    assert make_evaluator(run).names[-2:] == ("latency", "energy")
+    assert make_evaluator(run).names[-2:] == ("latency_s", "energy_j")
 
 
 def test_default_stage1_trains_candidates_that_differ(monkeypatch) -> None:

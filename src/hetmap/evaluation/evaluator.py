@@ -369,9 +369,8 @@ class Evaluator:
         values = dict(self.supernet.table.evaluate_indices(idx))
         if self.cost_table is not None:
             cost = self.cost_table.evaluate_indices(idx, check_tiles=False)
-            for name, key in (("latency", "latency_s"), ("energy", "energy_j"),
-                              ("tile_overflow", "tile_overflow")):
-                values[name] = np.asarray(cost[key], dtype=float)
+            for name in ("latency_s", "energy_j", "tile_overflow"):
+                values[name] = np.asarray(cost[name], dtype=float)
         return values
 
     def scores(self, mappings: Sequence[Mapping],
@@ -395,7 +394,9 @@ class Evaluator:
         self.validate(mappings)
         hw = self.hardware(mappings)
         for name in wanted:
-            if name in ("latency", "energy", "tile_overflow") and name not in hw:
+            needs_cost = name == "tile_overflow" or (name in OBJECTIVES
+                                                     and OBJECTIVES[name].source == "cost")
+            if needs_cost and name not in hw:
                 raise ConfigError(f"{name!r} needs a cost table: pass cost_table="
                                   "hetmap.hardware.table_for(supernet, 'hermes-pcm')")
         need_acc = "accuracy" in wanted or "accuracy_drop" in wanted
@@ -415,8 +416,7 @@ class Evaluator:
                 elif name == "accuracy_drop":
                     row[name] = ref - acc[i]  # type: ignore[index]
                 else:
-                    key = OBJECTIVES[name].key if name in OBJECTIVES else name
-                    row[name] = float(hw[name if name in hw else key][i])
+                    row[name] = float(hw[name][i])
             rows.append(row)
         return rows
 
@@ -449,10 +449,10 @@ class Evaluator:
             for o in self.objectives:
                 if o.source == "task":
                     lo, hi = self.accuracy_range
-                elif o.name in ("analog_mac_ratio", "tile_utilisation"):
-                    lo, hi = 0.0, 1.0
+                elif o.span is not None:
+                    lo, hi = o.span
                 else:
-                    v = hw[o.name if o.name in hw else o.key]
+                    v = hw[o.name]
                     lo, hi = float(np.min(v)), float(np.max(v))
                     if hi <= lo:
                         hi = lo + max(abs(lo), 1.0) * 1e-6

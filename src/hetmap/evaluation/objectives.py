@@ -88,10 +88,10 @@ class Objective:
     name: str
     direction: Direction
     source: Source  # task: the task's metric; table: ObjectiveTable; cost: CostTable
-    key: str  # the column in the source's output
-    unit: str
+    unit: str  # SI (s, J, B) or "" for counts and ratios; formatting converts, data never
     description: str
     horizon: Horizon | None = None  # task metric after PCM programming and drift
+    span: tuple[float, float] | None = None  # the range every mapping's value lies in
 
     @property
     def sign(self) -> float:
@@ -136,25 +136,28 @@ def _horizon_objective(name: str) -> Objective | None:
     h = parse_horizon(name)
     what = {"mean": "mean", "mean-2std": "mean - 2 std"}.get(h.statistic,
                                                              f"{h.statistic[1:]}th percentile")
-    return Objective(name, "max", "task", "accuracy", "%",
+    return Objective(name, "max", "task", "%",
                      f"{what} over PCM draws of the task's metric {horizon_label(h.seconds)} "
                      "after programming (hetmap's fast estimate of aihwkit's PCM model)", h)
 
 
+# One name per quantity, the same in the Evaluator's scores, the supernet's and the cost
+# model's tables, fronts, summaries, comparisons and reports; values in SI units (seconds,
+# joules, bytes), a unit suffix where the quantity has one.
 OBJECTIVES: dict[str, Objective] = _Objectives({o.name: o for o in (
-    Objective("accuracy", "max", "task", "accuracy", "%",
+    Objective("accuracy", "max", "task", "%",
               "the task's metric on the validation split (accuracy, mIoU, F1)"),
-    Objective("analog_mac_ratio", "max", "table", "analog_mac_ratio", "",
-              "share of executed MACs that run on analog tiles"),
-    Objective("digital_weight_bytes", "min", "table", "digital_weight_bytes", "B",
+    Objective("analog_mac_ratio", "max", "table", "",
+              "share of executed MACs that run on analog tiles", span=(0.0, 1.0)),
+    Objective("digital_weight_bytes", "min", "table", "B",
               "weights and biases held in digital memory"),
-    Objective("analog_tiles", "min", "table", "analog_tiles", "",
+    Objective("analog_tiles", "min", "table", "",
               "crossbar tiles the analog layers occupy"),
-    Objective("tile_utilisation", "max", "table", "tile_utilisation", "",
-              "used cells / cells of the occupied tiles"),
-    Objective("latency", "min", "cost", "latency_s", "s",
+    Objective("tile_utilisation", "max", "table", "",
+              "used cells / cells of the occupied tiles", span=(0.0, 1.0)),
+    Objective("latency_s", "min", "cost", "s",
               "end-to-end latency of one inference from the hardware cost model"),
-    Objective("energy", "min", "cost", "energy_j", "J",
+    Objective("energy_j", "min", "cost", "J",
               "energy of one inference from the hardware cost model"),
 )})
 
@@ -172,7 +175,9 @@ def get_objective(name: str) -> Objective:
     try:
         return OBJECTIVES[name]
     except KeyError:
-        raise ConfigError(f"unknown objective {name!r}; choose from "
+        close = [o for o in OBJECTIVES if isinstance(name, str) and o.startswith(name + "_")]
+        hint = f" (did you mean {close[0]!r}? names carry their SI unit)" if close else ""
+        raise ConfigError(f"unknown objective {name!r}{hint}; choose from "
                           f"{', '.join(OBJECTIVES)} or accuracy@<time> (e.g. accuracy@1d)"
                           ) from None
 

@@ -1,7 +1,9 @@
 """Readers for the JSON artifacts a run directory holds. The report reads only these files, so
 any stage (or a user's own script) that writes them gets a report.
 
-Every file may carry "schema_version": 1. Numbers may be null where a stage did not
+Every file may carry "schema_version": 2 (`RunDir.SCHEMA_VERSION`; version 1 named
+digital_weight_bytes "digital_bytes", analog_tiles "tiles", latency_s "latency" and energy_j
+"energy": such files are refused with the new name). Numbers may be null where a stage did not
 measure them; the report then prints "-". Schemas (details and examples: docs/report.md):
 
 summary.json   {"task", "metric", "hardware", "split": "test", "samples"?: {split: n},
@@ -11,14 +13,15 @@ summary.json   {"task", "metric", "hardware", "split": "test", "samples"?: {spli
                           "test_accuracy_1day_mean", "test_accuracy_1day_std",
                           "test_accuracy_1day_ci95", "analog_mac_ratio" (over the MACs
                           of mappable layers), "analog_mac_ratio_total" (over every MAC),
-                          "digital_bytes", "tiles", "latency_s", "energy_j",
+                          "digital_weight_bytes", "analog_tiles", "latency_s",
+                          "energy_j",
                           "val_estimates"?: {objective: value} (hetmap's PCM-mode
                           estimate the search ranked by, validation split),
                           "mapping"?: {layer: candidate} | Mapping.to_dict()}]}
 front.json     {"objectives": [...],
                 "members": [{"name"?, "mapping": {layer: candidate} | Mapping.to_dict(),
-                             "scores": {accuracy, analog_mac_ratio, digital_bytes, tiles,
-                                        latency_s, energy_j (any subset)}}],
+                             "scores": {accuracy, analog_mac_ratio, digital_weight_bytes,
+                                        analog_tiles, latency_s, energy_j (any subset)}}],
                 "evaluated"?: [{"scores": {...}}]}      every scored mapping, drawn grey
                = ParetoFront.to_dict() (members unnamed: "front-<i>" in front order)
 inventory.json Inventory.to_dict(): {"layers": [{"name", "macs", ...}], "total_macs", ...}
@@ -32,8 +35,7 @@ cost.json      {"hardware", "mappings": [{"name", **MappingCost.to_dict(),
                "energy_j", "weight_load_energy_j", "transfer_latency_s",
                "transfer_energy_j", "tiles"}].
 In drift.json and cost.json "mappings" may also be an object keyed by mapping name.
-Score keys may use hetmap.evaluation's objective names (digital_weight_bytes, analog_tiles,
-latency, energy) instead of digital_bytes, tiles, latency_s, energy_j.
+Score keys are hetmap.evaluation's quantity names (one name per quantity, SI units).
 """
 
 from __future__ import annotations
@@ -44,21 +46,23 @@ from typing import Any
 from hetmap.errors import HetmapError
 from hetmap.rundir import RunDir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = RunDir.SCHEMA_VERSION
 SCORE_KEYS = ("val_accuracy", "test_accuracy", "test_accuracy_1day_mean",
               "test_accuracy_1day_std", "test_accuracy_1day_ci95", "analog_mac_ratio",
-              "analog_mac_ratio_total", "digital_bytes", "tiles", "latency_s", "energy_j")
-# hetmap.evaluation's objective names, accepted for the report's keys
-ALIASES = {"digital_weight_bytes": "digital_bytes", "analog_tiles": "tiles",
+              "analog_mac_ratio_total", "digital_weight_bytes", "analog_tiles", "latency_s",
+              "energy_j")
+# schema 1's names of quantities schema 2 names as hetmap.evaluation does: refused, not read
+RENAMED = {"digital_bytes": "digital_weight_bytes", "tiles": "analog_tiles",
            "latency": "latency_s", "energy": "energy_j"}
 
 
-def _canonical(raw: dict[str, Any]) -> dict[str, Any]:
-    out = dict(raw)
-    for alias, key in ALIASES.items():
-        if alias in out and out.get(key) is None:
-            out[key] = out[alias]
-    return out
+def _current(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """`raw` unchanged; an ArtifactError if it names a quantity by its schema-1 name."""
+    old = next((k for k in RENAMED if k in raw), None)
+    if old is not None:
+        raise ArtifactError(f"{where}: {old!r} is the schema-1 name of {RENAMED[old]!r}: "
+                            "rename the key (or rerun the stage that wrote the file)")
+    return raw
 
 
 class ArtifactError(HetmapError, ValueError):
@@ -141,7 +145,7 @@ def read_summary(obj: Any) -> Summary:
     for i, raw in enumerate(_need(obj, "rows", list, RunDir.SUMMARY)):
         where = f"summary.json.rows[{i}]"
         name = _need(raw, "name", str, where)
-        raw = _canonical(raw)
+        raw = _current(raw, where)
         kind = raw.get("kind", "front")
         if kind not in ("anchor", "front"):
             raise ArtifactError(f"{where}.kind: expected 'anchor' or 'front', got {kind!r}")
@@ -171,7 +175,7 @@ class Front:
 
 
 def _scores(raw: Any, where: str) -> dict[str, float | None]:
-    scores = _canonical(_need(raw, "scores", dict, where))
+    scores = _current(_need(raw, "scores", dict, where), f"{where}.scores")
     return {k: _number(v, f"{where}.scores.{k}") for k, v in scores.items()
             if not isinstance(v, dict | list)}
 

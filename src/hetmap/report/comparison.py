@@ -21,13 +21,10 @@ import numpy as np
 
 from hetmap.errors import ConfigError
 from hetmap.io import atomic_write_bytes, atomic_write_text
+from hetmap.mapping import Mapping
 from hetmap.search import ParetoFront
 
 FEW_SAMPLES = 500  # figures from fewer samples are printed with a warning
-COLUMNS = ("seed", "method", "member", "uniform", "val_accuracy", "test_accuracy",
-           "test_samples", "drift_repeats", "analog_mac_ratio", "digital_mb", "tiles", "fits",
-           "tile_utilisation", "latency_ms", "energy_uj")
-# ... then per drift time t: test@t, test@t_std, test@t_ci95
 _UNITS = ((31536000.0, "year"), (86400.0, "day"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
 
 
@@ -92,6 +89,97 @@ def fmt_passes(mean: float, std: float) -> str:
     return f"{mean:.3g} ± {std:.2g}"
 
 
+# -- records --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Spread:
+    """A figure over repeats (seeds or PCM programmings): mean, sample std and the 95 %
+    half-width of the mean (nan where it has no meaning, e.g. one repeat)."""
+
+    mean: float
+    std: float = 0.0
+    ci95: float = float("nan")
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> Spread:
+        """mean ± sample std of the finite values (nan, nan for none)."""
+        mean, std = mean_std([v for v in values if v is not None])
+        return cls(mean, std)
+
+    def __str__(self) -> str:
+        return fmt(self.mean, self.std)
+
+
+@dataclass(frozen=True)
+class MappingRecord:
+    """One front member of one method and seed, re-scored on the test split: one name per
+    quantity (hetmap.evaluation's), values in SI units (seconds, joules, bytes); units are
+    applied only when formatting. `drift`: time after programming (s) -> the test metric
+    over PCM programmings (aihwkit) where the member was drift-scored."""
+
+    method: str
+    seed: int
+    member: int
+    mapping: Mapping
+    test_accuracy: float
+    analog_mac_ratio: float
+    digital_weight_bytes: float
+    analog_tiles: int
+    tile_utilisation: float
+    latency_s: float
+    energy_j: float
+    fits: bool = True
+    val_accuracy: float | None = None  # None when the method searched another accuracy
+    uniform: str | None = None  # "all-<candidate>" for a uniform mapping
+    test_samples: int = 0
+    drift_repeats: int = 0
+    drift: dict[float, Spread] = field(default_factory=dict)
+
+    def at(self, t: float) -> Spread | None:
+        """The test metric `t` seconds after programming (None: not drift-scored)."""
+        return self.drift.get(float(t))
+
+    def to_row(self, times: Sequence[float]) -> dict[str, Any]:
+        """The CSV row (COLUMNS, then per drift time its mean, std and 95 % half-width)."""
+        out = {c: getattr(self, c) for c in COLUMNS}
+        for t in times:
+            d = self.at(t)
+            out |= {drift_key(t): d and d.mean, drift_key(t) + "_std": d and d.std,
+                    drift_key(t) + "_ci95": d and d.ci95}
+        return out
+
+
+COLUMNS = ("seed", "method", "member", "uniform", "val_accuracy", "test_accuracy",
+           "test_samples", "drift_repeats", "analog_mac_ratio", "digital_weight_bytes",
+           "analog_tiles", "fits", "tile_utilisation", "latency_s", "energy_j")
+
+
+@dataclass(frozen=True)
+class MethodSummary:
+    """One method over seeds (mean ± std): the best drift-scored test metric per drift
+    time, test and validation hypervolumes, evaluations and compute."""
+
+    method: str
+    seeds: int
+    best: dict[float, Spread]
+    hv_test: Spread
+    hv_test_drift: Spread
+    hv_val: Spread
+    evaluations: Spread
+    train_passes: Spread
+    eval_passes: Spread
+    wall_s: Spread
+    cpu_s: Spread
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Ours against another method: test hypervolume (ours / theirs), CPU time (theirs /
+    ours)."""
+
+    hv: float
+    cpu_speedup: float
+
+
 # -- results ---------------------------------------------------------------------------------
 @dataclass
 class MethodRun:
@@ -119,7 +207,7 @@ class Comparison:
     front re-scored on the test split; settings: what was run."""
 
     runs: list[MethodRun]
-    rows: list[dict[str, Any]]
+    rows: list[MappingRecord]
     shared: dict[int, Compute] = field(default_factory=dict)
     fronts: dict[int, dict[str, ParetoFront]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -142,46 +230,36 @@ class Comparison:
             raise ConfigError(f"method {method!r} was not compared")
         return runs
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self) -> list[MethodSummary]:
         """Per method: mean and std over seeds of every reported figure."""
         out = []
         for name in self.methods:
             runs = self.of(name)
-            row: dict[str, Any] = {"method": name, "seeds": len(runs)}
-            for t in self.times:
-                row[drift_key(t)] = mean_std([r.best.get(t, float("nan")) for r in runs])
-            for key, get in (("hv_test", lambda r: r.hv_test),
-                             ("hv_test_drift", lambda r: r.hv_test_drift),
-                             ("hv_val", lambda r: r.hv_val),
-                             ("evaluations", lambda r: r.evaluations),
-                             ("train_passes", lambda r: r.compute.train_passes),
-                             ("eval_passes", lambda r: r.compute.eval_passes),
-                             ("wall_s", lambda r: r.compute.wall_s),
-                             ("cpu_s", lambda r: r.compute.cpu_s)):
-                row[key] = mean_std([get(r) for r in runs])
-            out.append(row)
+            out.append(MethodSummary(
+                name, len(runs), {t: Spread.of([r.best.get(t, float("nan")) for r in runs])
+                                  for t in self.times},
+                *(Spread.of([get(r) for r in runs]) for get in (
+                    lambda r: r.hv_test, lambda r: r.hv_test_drift, lambda r: r.hv_val,
+                    lambda r: r.evaluations, lambda r: r.compute.train_passes,
+                    lambda r: r.compute.eval_passes, lambda r: r.compute.wall_s,
+                    lambda r: r.compute.cpu_s))))
         return out
 
     def ratios(self, ours: str = "mps",
                others: Sequence[str] = ("lionheart", "odimo", "harmonica")
-               ) -> dict[str, dict[str, float]]:
-        """Mean test hypervolume (ours / theirs) and CPU-time (theirs / ours) ratios."""
-        s = {r["method"]: r for r in self.summary()}
+               ) -> dict[str, Ratio]:
+        """Per other method compared, the mean test hypervolume and CPU-time ratios."""
+        s = {r.method: r for r in self.summary()}
         me = s[ours]
-        out = {}
-        for other in others:
-            if other not in s:
-                continue
-            them = s[other]
-            out[other] = {"hv": me["hv_test"][0] / them["hv_test"][0]
-                          if them["hv_test"][0] else float("inf"),
-                          "cpu_speedup": them["cpu_s"][0] / me["cpu_s"][0]
-                          if me["cpu_s"][0] else float("inf")}
-        return out
+        return {other: Ratio(me.hv_test.mean / s[other].hv_test.mean
+                             if s[other].hv_test.mean else float("inf"),
+                             s[other].cpu_s.mean / me.cpu_s.mean
+                             if me.cpu_s.mean else float("inf"))
+                for other in others if other in s}
 
     def table(self) -> str:
         """One Markdown table, mean ± std over seeds per method (test split unless marked)."""
-        samples = {r["test_samples"] for r in self.rows if r.get("test_samples")}
+        samples = {r.test_samples for r in self.rows if r.test_samples}
         few = min(samples) < FEW_SAMPLES if samples else False
         warn = f" ⚠ <{FEW_SAMPLES} samples" if few else ""
         times = self.times
@@ -193,13 +271,15 @@ class Comparison:
         lines = [head]
         for s in self.summary():
             lines.append(
-                f"| {s['method']} | {s['seeds']} | "
-                + "".join(f"{fmt(*s[drift_key(t)])}{warn} | " for t in times)
-                + f"{fmt(*s['hv_test'], 4)} | "
-                f"{fmt(*s['hv_test_drift'], 4)} | {fmt(*s['hv_val'], 4)} | "
-                f"{fmt(*s['evaluations'], 1)} | {fmt_passes(*s['train_passes'])} | "
-                f"{fmt_passes(*s['eval_passes'])} | {fmt(*s['wall_s'], 0)} | "
-                f"{fmt(*s['cpu_s'], 0)} |\n")
+                f"| {s.method} | {s.seeds} | "
+                + "".join(f"{s.best[t]}{warn} | " for t in times)
+                + f"{fmt(s.hv_test.mean, s.hv_test.std, 4)} | "
+                f"{fmt(s.hv_test_drift.mean, s.hv_test_drift.std, 4)} | "
+                f"{fmt(s.hv_val.mean, s.hv_val.std, 4)} | "
+                f"{fmt(s.evaluations.mean, s.evaluations.std, 1)} | "
+                f"{fmt_passes(s.train_passes.mean, s.train_passes.std)} | "
+                f"{fmt_passes(s.eval_passes.mean, s.eval_passes.std)} | "
+                f"{fmt(s.wall_s.mean, s.wall_s.std, 0)} | {fmt(s.cpu_s.mean, s.cpu_s.std, 0)} |\n")
         if self.shared:
             sh = list(self.shared.values())
             lines.append(
@@ -218,18 +298,16 @@ class Comparison:
                  + "".join(f"test {time_label(t)} (95 % CI) | " for t in times)
                  + "samples | analog MACs | digital MB | tiles | latency ms | energy uJ |\n"
                  + "|---" * (10 + len(times)) + "|\n"]
-        for r in (r for r in self.rows if r["seed"] == seed):
-            drift = " | ".join(
-                f"{r[drift_key(t)]:.2f} ± {r[drift_key(t) + '_std']:.2f} "
-                f"(±{r[drift_key(t) + '_ci95']:.2f})" if r.get(drift_key(t)) is not None
-                else "-" for t in times)
-            warn = " ⚠" if r["test_samples"] < FEW_SAMPLES else ""
-            val = "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.2f}"
-            lines.append(f"| {r['method']} | {r['member']} | {val} | "
-                         f"{r['test_accuracy']:.2f} | {drift} | {r['test_samples']}{warn} | "
-                         f"{r['analog_mac_ratio']:.2f} | {r['digital_mb']:.4f} | "
-                         f"{r['tiles']}{'' if r['fits'] else ' (over)'} | "
-                         f"{r['latency_ms']:.4f} | {r['energy_uj']:.3f} |\n")
+        for r in (r for r in self.rows if r.seed == seed):
+            drift = " | ".join(f"{d.mean:.2f} ± {d.std:.2f} (±{d.ci95:.2f})"
+                               if (d := r.at(t)) is not None else "-" for t in times)
+            warn = " ⚠" if r.test_samples < FEW_SAMPLES else ""
+            val = "-" if r.val_accuracy is None else f"{r.val_accuracy:.2f}"
+            lines.append(f"| {r.method} | {r.member} | {val} | "
+                         f"{r.test_accuracy:.2f} | {drift} | {r.test_samples}{warn} | "
+                         f"{r.analog_mac_ratio:.2f} | {r.digital_weight_bytes / 1e6:.4f} | "
+                         f"{r.analog_tiles}{'' if r.fits else ' (over)'} | "
+                         f"{r.latency_s * 1e3:.4f} | {r.energy_j * 1e6:.3f} |\n")
         return "".join(lines)
 
     def to_markdown(self) -> str:
@@ -249,7 +327,8 @@ class Comparison:
                                for x in ("", "_std", "_ci95")))
         w.writerow(columns)
         for r in self.rows:
-            w.writerow([_cell(r.get(c)) for c in columns])
+            row = r.to_row(self.times)
+            w.writerow([_cell(row[c]) for c in columns])
         return buf.getvalue()
 
     def plot(self) -> bytes:
@@ -269,14 +348,15 @@ class Comparison:
                     x = [shared + c for c, _ in run.curve]
                     axes[0].step(x, [h for _, h in run.curve], where="post", color=colour,
                                  alpha=0.8, label=name if j == 0 else None)
-            key = drift_key(self.times[-1]) if self.times else ""
-            rows = sorted((r for r in self.rows if r["method"] == name
-                           and r["seed"] == self.seeds[0] and r.get(key) is not None),
-                          key=lambda r: r["analog_mac_ratio"])
+            last = self.times[-1] if self.times else float("nan")
+            rows = sorted((r for r in self.rows if r.method == name
+                           and r.seed == self.seeds[0] and r.at(last) is not None),
+                          key=lambda r: r.analog_mac_ratio)
             if rows:
-                axes[1].errorbar([r["analog_mac_ratio"] for r in rows], [r[key] for r in rows],
-                                 yerr=[r[key + "_ci95"] for r in rows], fmt="o-",
-                                 color=colour, label=name, capsize=3)
+                axes[1].errorbar([r.analog_mac_ratio for r in rows],
+                                 [r.at(last).mean for r in rows],  # type: ignore[union-attr]
+                                 yerr=[r.at(last).ci95 for r in rows],  # type: ignore[union-attr]
+                                 fmt="o-", color=colour, label=name, capsize=3)
         axes[0].set_xscale("log")
         axes[0].set_xlabel("compute (sample-passes, incl. shared stage 1-2)")
         axes[0].set_ylabel("hypervolume (validation, as searched)")

@@ -61,8 +61,8 @@ COLUMNS: tuple[Column, ...] = (
     ("test_accuracy_1day_mean", "test {metric} after 1 day (aihwkit)", "pm", "max"),
     ("analog_mac_ratio", "analog MACs (of mappable layers)", "ratio", "max"),
     ("analog_mac_ratio_total", "analog MACs (of all MACs)", "ratio", None),
-    ("digital_bytes", "digital memory", "bytes", "min"),
-    ("tiles", "analog tiles", "int", "min"),
+    ("digital_weight_bytes", "digital memory", "bytes", "min"),
+    ("analog_tiles", "analog tiles", "int", "min"),
     ("latency_s", "latency", "seconds", "min"),
     ("energy_j", "energy", "joules", "min"),
 )

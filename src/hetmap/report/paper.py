@@ -1,16 +1,16 @@
 """The paper's published figures (../shared/REFERENCE.md, the authors' raw data) and the
 per-column reading of a results table against them, for `hetmap reproduce`.
 
-A summary is one dict per method: `method`, `seeds` and, per column key, (mean, std) or
-None (`hetmap.reproduce.summarise`). Every sentence here is computed from the summary and
-the figures below; nothing is typed in by hand after a run.
+A summary is one `MethodFigures` per method (`hetmap.report.results.summarise`). Every
+sentence here is computed from the summary and the figures below; nothing is typed in by
+hand after a run.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+from hetmap.report.results import MethodFigures
 
 METHODS = ("all-fp32", "all-analog", "harmonica", "odimo", "lionheart", "mps", "mpaas")
 # task metric per model (CIFAR-10 top-1 %, COCO mIoU %, SQuAD score %), in METHODS order
@@ -31,7 +31,7 @@ LATENCY = {"all-fp32": 2.30, "all-analog": 0.95, "mps": 1.05, "mpaas": 1.15}
 ENERGY = {"all-fp32": 232.8, "all-analog": 76.2, "mps": 81.6, "mpaas": 89.7}
 SEARCH_TIME = {"odimo": 3.8, "lionheart": 6.1, "mpaas": 2.0, "mps": 1.6}  # units not stated
 
-Summary = Sequence[Mapping[str, Any]]
+Summary = Sequence[MethodFigures]
 
 
 def paper_metric(row: str) -> dict[str, float]:
@@ -42,12 +42,7 @@ def paper_metric(row: str) -> dict[str, float]:
 
 
 def _means(summary: Summary, key: str) -> dict[str, float]:
-    out = {}
-    for s in summary:
-        v = s.get(key)
-        if v is not None and math.isfinite(v[0]):
-            out[s["method"]] = float(v[0])
-    return out
+    return {s.method: v for s in summary if (v := s.mean(key)) is not None}
 
 
 def agreement(summary: Summary, key: str, paper: Mapping[str, float]
@@ -123,8 +118,8 @@ def discussion(summary: Summary, metric: str, row: str | None) -> str:
         f"{_pct(util, 'mps', 1)} -> {_pct(util, 'mpaas', 1)} here"
         + (f", {pub[0]:.1%} -> {pub[1]:.1%} in the paper" if pub else " (none published)")
         + ".")
-    for key, name, published in (("paper_latency_ms", "latency", LATENCY),
-                                 ("paper_energy_uj", "energy", ENERGY)):
+    for key, name, published in (("paper_latency_s", "latency", LATENCY),
+                                 ("paper_energy_j", "energy", ENERGY)):
         here = _means(summary, key)
         lines.append(
             f"- **{name} on mps-paper**: all-FP32 / MPS = {_ratio(here, 'all-fp32', 'mps')} "

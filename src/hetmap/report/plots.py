@@ -72,8 +72,8 @@ def pareto(front: Sequence[Row], anchors: Sequence[Row], evaluated: Sequence[dic
         xs.append(("energy_j", "energy per inference (µJ)", 1e6, True))
     fig = _figure(6.2 * len(xs), 4.4)
     axes = fig.subplots(1, len(xs), squeeze=False)[0]
-    sizes = [r.scores.get("digital_bytes") for r in front] or \
-        [r.scores.get("digital_bytes") for r in anchors]
+    sizes = [r.scores.get("digital_weight_bytes") for r in front] or \
+        [r.scores.get("digital_weight_bytes") for r in anchors]
     known = [s for s in sizes if s is not None]
     norm = Normalize(min(known) / 1e3, max(known) / 1e3) if known else Normalize(0, 1)
     mappable = None
@@ -90,7 +90,8 @@ def pareto(front: Sequence[Row], anchors: Sequence[Row], evaluated: Sequence[dic
             y = [r.scores[y_key] or 0.0 for r in members]
             sx, sy = staircase(x, y, maximize_x=not log)
             ax.step(sx, sy, where="post" if log else "pre", color="#9aa3ad", linewidth=1, zorder=2)
-            mappable = ax.scatter(x, y, c=[_kb(r.scores.get("digital_bytes")) for r in members],
+            colours = [_kb(r.scores.get("digital_weight_bytes")) for r in members]
+            mappable = ax.scatter(x, y, c=colours,
                                   cmap="viridis", norm=norm, s=46, edgecolors="white",
                                   linewidths=0.6, zorder=3, label="Pareto front")
         placed: list[tuple[float, float]] = []

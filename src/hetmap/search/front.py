@@ -20,7 +20,8 @@ from hetmap.io import atomic_write_text
 from hetmap.mapping import Mapping
 from hetmap.rundir import RunDir
 
-SCHEMA_VERSION = 1
+# 2: scores use hetmap.evaluation's quantity names (latency_s, energy_j; 1 said latency, energy)
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,8 @@ class ParetoFront:
     def from_dict(cls, d: dict[str, Any]) -> ParetoFront:
         if d.get("schema_version") != SCHEMA_VERSION:
             raise MappingError(f"front schema_version {d.get('schema_version')!r} is not "
-                               f"supported (this hetmap reads {SCHEMA_VERSION})")
+                               f"supported (this hetmap reads {SCHEMA_VERSION}): rerun the "
+                               "search that wrote it")
         return cls(
             [Member(Mapping.from_dict(m["mapping"]), dict(m["scores"])) for m in d["members"]],
             tuple(o["name"] for o in d["objectives"]),

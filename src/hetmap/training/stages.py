@@ -350,7 +350,7 @@ def make_evaluator(run: Run) -> Any:
     cfg = run.cfg.stage3
     objectives = tuple(cfg.objectives)
     if run.cost_table is not None:  # the cost model is present: rank on latency and energy too
-        objectives += tuple(o for o in ("latency", "energy") if o not in objectives)
+        objectives += tuple(o for o in ("latency_s", "energy_j") if o not in objectives)
     return Evaluator(run.sn, run.task, objectives=objectives, cost_table=run.cost_table,
                      bn_batches=cfg.bn_batches,
                      val_batches=cfg.val_batches, batch_size=cfg.eval_batch_size,

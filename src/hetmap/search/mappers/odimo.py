@@ -25,7 +25,7 @@ from hetmap.search.problem import SearchProblem
 from hetmap.search.strategy import register_strategy
 from hetmap.supernet import Supernet
 
-COSTS = ("auto", "energy", "latency", "digital_share")
+COSTS = ("auto", "energy_j", "latency_s", "digital_share")
 
 
 def cost_rows(supernet: Supernet, cost: str, cost_table: object = None) -> list[Tensor]:
@@ -35,7 +35,7 @@ def cost_rows(supernet: Supernet, cost: str, cost_table: object = None) -> list[
     if cost not in COSTS:
         raise ConfigError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
     if cost == "auto":
-        cost = "energy" if cost_table is not None else "digital_share"
+        cost = "energy_j" if cost_table is not None else "digital_share"
     rows = []
     if cost == "digital_share":
         inv = supernet.inventory
@@ -47,7 +47,7 @@ def cost_rows(supernet: Supernet, cost: str, cost_table: object = None) -> list[
         if cost_table is None:
             raise ConfigError(f"the {cost!r} regulariser needs a cost table: build the "
                               "Evaluator with cost_table=hetmap.hardware.table_for(...)")
-        values = getattr(cost_table, "energy" if cost == "energy" else "latency")
+        values = cost_table.energy if cost == "energy_j" else cost_table.latency
         rows = [[0.0 if is_width_choice(n) else
                  float(values[cost_table.names.index(n), cost_table.offered[n].index(c)])
                  for c in supernet.candidates(n)] for n in supernet.layer_names]
@@ -70,8 +70,8 @@ def expected_cost(supernet: Supernet, rows: Sequence[Tensor], tau: float = 1.0) 
 @register_strategy("odimo")
 class ODiMoStrategy(MapperStrategy):
     """lambdas: trade-off coefficients swept (one mapping each); steps: soft-mixture
-    training batches per lambda; arch_lr: Adam rate of the logits; cost: "energy",
-    "latency", "digital_share" or "auto" (energy with a cost table, else digital share);
+    training batches per lambda; arch_lr: Adam rate of the logits; cost: "energy_j",
+    "latency_s", "digital_share" or "auto" (energy with a cost table, else digital share);
     finetune_steps: batches on the discrete mapping before it is scored; warmup_steps:
     weight-only mixture training before the sweep; tau -> tau_end: temperature annealing."""
 
