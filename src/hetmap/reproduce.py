@@ -280,19 +280,25 @@ def reported_rows(case: str, cmp: Comparison,
                 picks = [(name, reported_member(scored))] if scored else []
             run = runs[(name, seed)]
             for label, r in picks:
-                at = {t: r.at(t) for t in TIMES}
+                drift = {}
+                for t in TIMES:
+                    d = r.at(t)
+                    drift[f"test_{time_name(t)}"] = None if d is None else d.mean
+                    drift[f"test_{time_name(t)}_std"] = None if d is None else d.std
+                paper_latency_s, paper_energy_j = second(r.mapping)
                 search = {} if name == "anchors" else dict(
                     hv_test=run.hv_test, hv_test_1y=run.hv_test_drift,
                     evaluations=run.evaluations,
                     compute_passes=run.compute.passes + (shared.passes if shared else 0),
                     wall_s=run.compute.wall_s)
                 out.append(ReportedRow(
-                    case, str(label), seed, r.mapping, r.test_accuracy,
-                    *(v for t in TIMES for v in ((at[t].mean, at[t].std) if at[t] else
-                                                 (None, None))),
-                    r.analog_mac_ratio, r.digital_weight_bytes, r.analog_tiles, r.fits,
-                    r.tile_utilisation, r.latency_s, r.energy_j, *second(r.mapping),
-                    **search))
+                    case=case, method=str(label), seed=seed, mapping=r.mapping,
+                    test_accuracy=r.test_accuracy, **drift,
+                    analog_mac_ratio=r.analog_mac_ratio,
+                    digital_weight_bytes=r.digital_weight_bytes, analog_tiles=r.analog_tiles,
+                    fits=r.fits, tile_utilisation=r.tile_utilisation, latency_s=r.latency_s,
+                    energy_j=r.energy_j, paper_latency_s=paper_latency_s,
+                    paper_energy_j=paper_energy_j, **search))
     return out
 
 

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,8 +143,8 @@ class MappingRecord:
         out = {c: getattr(self, c) for c in COLUMNS}
         for t in times:
             d = self.at(t)
-            out |= {drift_key(t): d and d.mean, drift_key(t) + "_std": d and d.std,
-                    drift_key(t) + "_ci95": d and d.ci95}
+            out |= {drift_key(t) + suffix: None if d is None else getattr(d, name)
+                    for suffix, name in (("", "mean"), ("_std", "std"), ("_ci95", "ci95"))}
         return out
 
 
@@ -235,14 +235,18 @@ class Comparison:
         out = []
         for name in self.methods:
             runs = self.of(name)
+            def over(get: Callable[[MethodRun], float], runs: list[MethodRun] = runs
+                     ) -> Spread:
+                return Spread.of([get(r) for r in runs])
+
             out.append(MethodSummary(
-                name, len(runs), {t: Spread.of([r.best.get(t, float("nan")) for r in runs])
-                                  for t in self.times},
-                *(Spread.of([get(r) for r in runs]) for get in (
-                    lambda r: r.hv_test, lambda r: r.hv_test_drift, lambda r: r.hv_val,
-                    lambda r: r.evaluations, lambda r: r.compute.train_passes,
-                    lambda r: r.compute.eval_passes, lambda r: r.compute.wall_s,
-                    lambda r: r.compute.cpu_s))))
+                method=name, seeds=len(runs),
+                best={t: over(lambda r, t=t: r.best.get(t, float("nan"))) for t in self.times},
+                hv_test=over(lambda r: r.hv_test), hv_test_drift=over(lambda r: r.hv_test_drift),
+                hv_val=over(lambda r: r.hv_val), evaluations=over(lambda r: r.evaluations),
+                train_passes=over(lambda r: r.compute.train_passes),
+                eval_passes=over(lambda r: r.compute.eval_passes),
+                wall_s=over(lambda r: r.compute.wall_s), cpu_s=over(lambda r: r.compute.cpu_s)))
         return out
 
     def ratios(self, ours: str = "mps",
