@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -173,3 +174,49 @@ def test_a_failing_case_is_reported_and_the_others_still_run(tmp_path, monkeypat
     assert "**Failed: FCN-ResNet-8 / mnist-seg (ValueError: Only one group is supported).**" in md
     assert "## ResNet-20 / MNIST 5k" in md and "Partial" not in md
     assert render(tmp_path).read_text() == md  # the failure is kept in results.json too
+
+
+def test_a_heavy_case_scales_every_methods_budgets_down_alike(tmp_path) -> None:
+    from hetmap.reproduce import QUICK, Case
+
+    heavy = cases_for(["mobilenetv2x0.5-mnist"])[0]
+    b = heavy.budgets_for(FULL, quick=False)
+    assert b.seeds == heavy.budgets["seeds"] < FULL.seeds
+    assert b.stage_steps < FULL.stage_steps and b.train_steps == FULL.train_steps
+    assert heavy.budgets_for(QUICK, quick=True) == QUICK  # --quick ignores the scale-down
+    light = cases_for(["resnet20-mnist"])[0]
+    assert light.budgets_for(FULL, quick=False) == FULL
+    with pytest.raises(ConfigError, match=r"budgets \['epochs'\] are not Budgets fields"):
+        Case("x", "X", "mnist", budgets={"epochs": 1})
+    run = RunInfo("hetmap reproduce", FULL, 60.0, revision="abc1234", machine="box")
+    row = replace(_row("mps", 0, 90.0), case=heavy.key)
+    write_results([CaseResult(heavy, "accuracy", [row], [], {}, 60.0)], tmp_path, run)
+    md = (tmp_path / "results.md").read_text()
+    assert 'Budgets scaled down for this case (every method alike): `{"seeds": 2' in md
+    assert render(tmp_path).read_text() == md  # the scale-down is kept in results.json
+
+
+def test_resume_reruns_a_case_whose_budgets_changed(tmp_path, monkeypatch) -> None:
+    import hetmap.reproduce as rp
+
+    case = cases_for(["resnet20-mnist"])[0]
+    run = RunInfo("hetmap reproduce", FULL, 60.0, revision="abc1234", machine="box")
+    old = rp.replace(case, budgets={"seeds": 1})
+    write_results([CaseResult(old, "accuracy", [_row("mps", 0, 90.0)], [], {}, 60.0)],
+                  tmp_path, run)
+    ran: list[str] = []
+
+    def fake(case, b, out, quick, log=print):
+        ran.append(case.key)
+        return CaseResult(case, "accuracy", [_row("mps", 0, 91.0)], [], {}, 1.0)
+
+    monkeypatch.setattr(rp, "run_case", fake)
+    lines: list[str] = []
+    rp.reproduce(tmp_path, cases=["resnet20-mnist"], resume=True, log=lines.append)
+    assert ran == ["resnet20-mnist"]
+    assert "== rerun (their case changed since): ResNet-20 / MNIST 5k" in lines
+    assert "Budgets scaled down" not in (tmp_path / "results.md").read_text()
+    # the same case as recorded is reused
+    ran.clear()
+    rp.reproduce(tmp_path, cases=["resnet20-mnist"], resume=True, log=lines.append)
+    assert ran == []

@@ -74,12 +74,19 @@ class Budgets:
 QUICK = Budgets(seeds=1, pretrain_epochs=1, stage_steps=2, evaluations=4, stage3_steps=1,
                 train_steps=1, drift_repeats=2, drift_members=1, drift_batches=1,
                 val_batches=1, lh_rounds=1, lh_evaluations=6, draws=2, batch_size=16)
-# sized for about 2 hours on 2 cores with --jobs 2 (measured so far: ResNet-20 37.7 min and
-# FCN 14.3 min, in the header of docs/results/results.md; MiniLM and MobileNetV2 not yet
-# run); LionHeart's evaluations cover both thresholds' greedy walks over a 20-layer network
+# FULL: the table's budgets. ResNet-20 and FCN-ResNet-8 run them as stated (37.7 and 14.3
+# min with --jobs 2, in the header of docs/results/results.md); the two heavy cases scale
+# them down (Case.budgets), so that the whole table stays within about 2 hours on 2 cores.
+# LionHeart's evaluations cover both thresholds' greedy walks over a 20-layer network
 FULL = Budgets(seeds=3, pretrain_epochs=3, stage_steps=16, evaluations=24, stage3_steps=4,
                train_steps=4, drift_repeats=3, drift_members=2, drift_batches=2,
                val_batches=4, lh_rounds=1, lh_evaluations=48, draws=3, batch_size=64)
+# the heavy cases' scale-down: per seed at FULL a MobileNetV2 (width 0.5) shared stage 1-2
+# took 428 s, mps@1d 488 s, LionHeart 365 s and MPS 195 s (hetmap compare at a73a002, one
+# thread), and all-MiniLM-L6-v2's shared stage 1-2 495 s: three seeds of either would take
+# about 2 hours on their own. Every method of the case gets the same reduced budgets.
+HEAVY = {"seeds": 2, "stage_steps": 8, "evaluations": 16, "val_batches": 2,
+         "lh_evaluations": 32, "draws": 2}
 MOSTLY_ANALOG = 0.7  # the reported member's analog MAC share (the paper's regime)
 
 
@@ -93,6 +100,18 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)
     mpaas: bool = True
     paper: str | None = None  # the closest published model row (hetmap.report.paper)
+    budgets: dict[str, Any] = field(default_factory=dict)  # FULL's fields this case scales
+    # down (the same for every method of the case; --quick ignores them)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.budgets) - {f.name for f in fields(Budgets)})
+        if unknown:
+            raise ConfigError(f"case {self.key!r}: budgets {unknown} are not Budgets fields; "
+                              f"choose from {', '.join(f.name for f in fields(Budgets))}")
+
+    def budgets_for(self, b: Budgets, quick: bool) -> Budgets:
+        """The budgets this case runs: `b` with the case's scale-down (none for --quick)."""
+        return b if quick or not self.budgets else replace(b, **self.budgets)
 
 
 CASES = (
@@ -102,9 +121,10 @@ CASES = (
     # 28x28, batch 64, one thread, and 2.1x at half width (one probe run on this 2-core
     # machine, not a bench): the full width does not fit the 2-hour table
     Case("mobilenetv2x0.5-mnist", "MobileNetV2 (width 0.5) / MNIST 5k", "mnist",
-         {"model": "mobilenetv2", "width_mult": 0.5}, paper="MobileNetV2 / CIFAR-10"),
+         {"model": "mobilenetv2", "width_mult": 0.5}, paper="MobileNetV2 / CIFAR-10",
+         budgets=HEAVY),
     Case("minilm-qa", "all-MiniLM-L6-v2 / synthetic QA (generated)", "synthetic-qa",
-         {"questions": 300}, paper="MobileBERT / SQuAD"),
+         {"questions": 300}, paper="MobileBERT / SQuAD", budgets=HEAVY),
     Case("fcn-mnistseg", "FCN-ResNet-8 / mnist-seg", "mnist-seg", {},
          paper="ResNet18 / COCO"),
 )  # (heaviest first: with --jobs the lightest case fills the gap at the end)
@@ -189,6 +209,7 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
     from hetmap.training import make_config, pretrain
 
     start = time.perf_counter()
+    b = case.budgets_for(b, quick)
     task = get_task(case.task, **case.options)
     torch.manual_seed(0)
     model = task.build_model()
@@ -441,13 +462,17 @@ def write_results(results: Sequence[CaseResult], folder: Path, run: RunInfo,
              "s: the method's own search (the shared stage 1-2 not included). HV: "
              "hypervolume of the front re-scored on test (accuracy, analog MAC ratio, digital "
              "bytes).\n",
-             f"Budgets (the same for every method): `{json.dumps(asdict(b))}`.\n"]
+             f"Budgets (the same for every method; a case that scales them down says so in "
+             f"its section): `{json.dumps(asdict(b))}`.\n"]
     records = []
     for res in results:
         summary = summarise(res.rows)
         lines += [f"\n## {res.case.title}\n",
                   f"Test metric: {res.metric}. {len(res.rows)} reported rows, "
-                  f"{res.seconds / 60:.1f} min.\n", markdown_table(summary, res.metric),
+                  f"{res.seconds / 60:.1f} min."
+                  + (f" Budgets scaled down for this case (every method alike): "
+                     f"`{json.dumps(res.case.budgets)}`." if res.case.budgets else "") + "\n",
+                  markdown_table(summary, res.metric),
                   "\n" + discussion(summary, res.metric, res.case.paper)]
         lines += [f"\n![{p.stem}]({p.name})\n" for p in res.figures]
         records += [r.to_dict() for r in res.rows]
@@ -553,10 +578,14 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
             raise ConfigError(f"{folder / 'results.json'} was run with other budgets "
                               f"({asdict(info.budgets)}); --resume needs the same: drop "
                               "--resume or give another --out")
-        keys = {c.key for c in todo}
-        done = {r.case.key: r for r in earlier if r.case.key in keys}
+        wanted = {c.key: c for c in todo}
+        done = {r.case.key: r for r in earlier if wanted.get(r.case.key) == r.case}
         before = info.seconds
         log(f"== resumed: {', '.join(r.case.title for r in done.values()) or 'nothing'}")
+        changed = [r.case.title for r in earlier
+                   if r.case.key in wanted and r.case.key not in done]
+        if changed:
+            log(f"== rerun (their case changed since): {', '.join(changed)}")
 
     failed: dict[str, str] = {}  # case title -> the error (the other cases go on)
     run = RunInfo(command, b, before)  # its revision and machine, read once
