@@ -220,3 +220,12 @@ def test_resume_reruns_a_case_whose_budgets_changed(tmp_path, monkeypatch) -> No
     ran.clear()
     rp.reproduce(tmp_path, cases=["resnet20-mnist"], resume=True, log=lines.append)
     assert ran == []
+
+
+def test_a_method_on_one_seed_shows_no_spread_over_seeds() -> None:
+    from hetmap.report.results import markdown_table, summarise
+
+    one = markdown_table(summarise([_row("mps", 0, 90.0)]), "accuracy")
+    assert "| mps | 1 | 91.00 | 90.00 | 89.00 |" in one and "±" not in one.splitlines()[2]
+    two = markdown_table(summarise([_row("mps", 0, 90.0), _row("mps", 1, 92.0)]), "accuracy")
+    assert "| mps | 2 | 92.00 ± 1.41 | 91.00 ± 1.41 |" in two

@@ -249,3 +249,23 @@ def test_lionheart_baseline_is_the_digital_network_without_drift(sn) -> None:
     recalibrate_batchnorm(model, calibration_inputs(loaders.train, work.ev.bn_batches))
     plain = float(digits_task().metric(model, batches, "cpu"))
     assert strat.drift_score(work, digital) == pytest.approx(plain)
+
+
+def test_lionheart_keeps_one_copy_of_each_trials_weights(sn) -> None:
+    """The thresholds' shared trials hold the very weights each trial was scored with (a
+    second copy per trial ran a transformer out of memory)."""
+    strat = LionHeartStrategy(thresholds=(1.0, 50.0), round_steps=1, max_rounds=1,
+                              repeats=1, drift_batches=1, **SMALL)
+    search(sn, _ev(sn), strategy=strat, budget=8, seed=0)
+    assert strat.trials
+    order = strat.layer_order(SearchProblem(sn, _ev(sn), Budget(evaluations=8)))
+    for (current, k), (_, state) in strat.trials.items():
+        assert state is strat.snapshots[current.with_choice(order[k], "analog")], (current, k)
+
+
+def test_release_memory_trims_glibcs_arenas() -> None:
+    import platform
+
+    from hetmap._memory import release_memory
+
+    assert release_memory() is (platform.libc_ver()[0] == "glibc")

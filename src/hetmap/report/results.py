@@ -139,7 +139,8 @@ def summarise(rows: Sequence[ReportedRow]) -> list[MethodFigures]:
 
 
 def markdown_table(summary: Sequence[MethodFigures], metric: str) -> str:
-    """The per-method table, cells in the headers' units (ms, µJ, MB)."""
+    """The per-method table, cells in the headers' units (ms, µJ, MB): mean ± std over
+    seeds, the mean alone for a method run on one seed."""
     head = "| method | seeds | " + " | ".join(h.format(m=f"test {metric}")
                                              for _, h, _, _ in COLUMNS)
     lines = [head + " |", "|---" * (2 + len(COLUMNS)) + "|"]
@@ -149,6 +150,9 @@ def markdown_table(summary: Sequence[MethodFigures], metric: str) -> str:
             v = getattr(s, key)
             if v is None or not math.isfinite(v.mean):
                 cells.append("-")
+            elif s.seeds == 1:  # no spread over seeds to state
+                cells.append(f"{v.mean * factor:.3g}" if digits == 0
+                             else f"{v.mean * factor:.{digits}f}")
             elif digits == 0:
                 cells.append(f"{v.mean * factor:.3g} ± {v.std * factor:.2g}")
             else:

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hetmap._memory import release_memory
 from hetmap.errors import ConfigError
 from hetmap.mapping import Mapping
 from hetmap.search.mappers._common import MapperStrategy, State, WorkCopy, digital_start
@@ -172,6 +173,9 @@ class LionHeartStrategy(MapperStrategy):
         self.finals: dict[float, Mapping] = {}
         self.decisions: list[tuple[float, str, float, bool]] = []  # (thr, layer, drop, kept)
         self.scores: dict[Mapping, list[float]] = {}  # per trial: the score after each round
+        # (mapping kept so far, layer index) -> (best score, retrained weights): the
+        # thresholds' shared greedy prefix, computed once
+        self.trials: dict[tuple[Mapping, int], tuple[float, State]] = {}
 
     def layer_order(self, problem: SearchProblem) -> list[str]:
         inv = problem.supernet.inventory
@@ -268,7 +272,7 @@ class LionHeartStrategy(MapperStrategy):
         work.score([start])
         self.stats["baseline"] = baseline
         layers = self.layer_order(problem)
-        trials: dict[tuple[Mapping, int], tuple[float, State]] = {}
+        trials = self.trials = {}
         for thr in self.thresholds:
             current, state = start, work.base
             for k, layer in enumerate(layers):
@@ -278,8 +282,12 @@ class LionHeartStrategy(MapperStrategy):
                 if (current, k) not in trials:
                     work.restore(state)
                     best, self.scores[trial] = self.retrain(work, trial, key=k)
+                    release_memory()  # the deployed aihwkit copy and its optimizer
                     work.score([trial])
-                    trials[(current, k)] = (best, work.state())
+                    # the weights it was just scored with: one copy per trial, not two (a
+                    # transformer's copies filled 21 GB before this)
+                    trained = work.snapshots.get(trial)
+                    trials[(current, k)] = (best, work.state() if trained is None else trained)
                 score, trained = trials[(current, k)]
                 kept = score >= baseline - thr
                 self.decisions.append((thr, layer, baseline - score, kept))
