@@ -402,9 +402,11 @@ def revision() -> str:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, cwd=Path(__file__).parent, timeout=10, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=Path(__file__).parent,
-                               timeout=10).stdout.strip()
+        # "+uncommitted" when the package's code differs from HEAD (a results folder
+        # being rewritten does not count)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "."], capture_output=True, text=True,
+                               cwd=Path(__file__).parent, timeout=10).stdout.strip()
         return rev.stdout.strip() + ("+uncommitted" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         from hetmap._version import __version__
