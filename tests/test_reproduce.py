@@ -201,7 +201,7 @@ def test_resume_reruns_a_case_whose_budgets_changed(tmp_path, monkeypatch) -> No
 
     case = cases_for(["resnet20-mnist"])[0]
     run = RunInfo("hetmap reproduce", FULL, 60.0, revision="abc1234", machine="box")
-    old = rp.replace(case, budgets={"seeds": 1})
+    old = replace(case, budgets={"seeds": 1})
     write_results([CaseResult(old, "accuracy", [_row("mps", 0, 90.0)], [], {}, 60.0)],
                   tmp_path, run)
     ran: list[str] = []

@@ -150,12 +150,9 @@ def markdown_table(summary: Sequence[MethodFigures], metric: str) -> str:
             v = getattr(s, key)
             if v is None or not math.isfinite(v.mean):
                 cells.append("-")
-            elif s.seeds == 1:  # no spread over seeds to state
-                cells.append(f"{v.mean * factor:.3g}" if digits == 0
-                             else f"{v.mean * factor:.{digits}f}")
-            elif digits == 0:
-                cells.append(f"{v.mean * factor:.3g} ± {v.std * factor:.2g}")
             else:
-                cells.append(f"{v.mean * factor:.{digits}f} ± {v.std * factor:.{digits}f}")
+                mean, std = (".3g", ".2g") if digits == 0 else (f".{digits}f",) * 2
+                cells.append(f"{v.mean * factor:{mean}}" + (  # one seed: no spread to state
+                    f" ± {v.std * factor:{std}}" if s.seeds > 1 else ""))
         lines.append(f"| {s.method} | {s.seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
