@@ -32,11 +32,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 import hetmap.search.mappers  # noqa: F401 - registers the competing mappers
-from hetmap.errors import ConfigError
+from hetmap.errors import ConfigError, UnknownCandidateError
 from hetmap.evaluation import Evaluator, shared
 from hetmap.mapping import Mapping
 from hetmap.report.comparison import (
@@ -242,6 +243,24 @@ def adapted_model(model: nn.Module, task: Any, hardware: Any, analog: Any = None
     return adapted if report.widened else None
 
 
+def all_analog_fit(supernet: Supernet, cost_table: Any) -> dict[str, Any] | None:
+    """The tiles the all-analog mapping of `supernet` needs against the chip's, and whether
+    it fits (an all-analog anchor that does not fit has no row); None without an analog
+    core or candidate."""
+    analog = getattr(getattr(cost_table, "hw", None), "analog", None)
+    if analog is None or not any("analog" in supernet.candidates(n)
+                                 for n in supernet.layer_names):
+        return None
+    try:
+        mapping = Mapping.uniform(supernet, "analog", fallback="fp32")
+    except UnknownCandidateError:  # a layer offers neither: no all-analog anchor either
+        return None
+    cost = cost_table.evaluate_indices(np.asarray(supernet.mapping_indices([mapping])),
+                                       check_tiles=False)
+    return {"tiles": int(cost["analog_tiles"][0]), "chip_tiles": int(analog.n_tiles),
+            "tile": f"{analog.tile_rows}x{analog.tile_cols}", "fits": bool(cost["fits"][0])}
+
+
 def default_train_config(seed: int) -> Any:
     """A short stage 1 + 2 (shared by every method) for small comparisons."""
     from hetmap.training import make_config
@@ -316,6 +335,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     t0 = time.perf_counter()
     cost_table = table_for(base, hardware, example_input=task.example_input(1))
     log(f"cost table: {time.perf_counter() - t0:.1f} s")
+    all_analog = all_analog_fit(base, cost_table)
     # a method needing candidates beyond `candidates` (harmonica's hybrids) gets a supernet
     # offering them too, its own cost table, and the shared weights (`_extend`)
     needs = {s.label: _extra_candidates(s.strategy, s.options_with(options)) for s in specs}
@@ -329,7 +349,8 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
                                           "seeds": seed_list,
                                           "drift_repeats": drift_repeats,
                                           "drift_times": list(drift_times),
-                                          "anchors": anchors, "budgets": {
+                                          "anchors": anchors, "all_analog": all_analog,
+                                          "budgets": {
                                               s.label: str(Budget.of(budgets.get(s.label, 24)))
                                               for s in specs}})
     for seed in seed_list:

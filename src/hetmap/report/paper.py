@@ -85,9 +85,25 @@ def _ratio(values: Mapping[str, float], num: str, den: str) -> str:
     return "n/a"
 
 
-def discussion(summary: Summary, metric: str, row: str | None) -> str:
+def _no_all_analog(ours: Mapping[str, float], fit: Mapping[str, object] | None) -> str:
+    """Why the table has no all-analog row, when it has none."""
+    if "all-analog" in ours:
+        return ""
+    if fit is None or fit.get("fits", True):
+        return " No all-analog row."
+    return (f" No all-analog row: the all-analog mapping needs {fit['tiles']} tiles of "
+            f"{fit['tile']} and the chip has {fit['chip_tiles']}, so it is not deployable "
+            "and every front stops short of it; MPS over all-analog is therefore n/a, and "
+            "Harmonica's hybrids, which keep every layer on the tiles, do not fit either "
+            "(its reported member is its all-digital end).")
+
+
+def discussion(summary: Summary, metric: str, row: str | None,
+               all_analog: Mapping[str, object] | None = None) -> str:
     """Markdown bullets, one per column group, reading `summary` against the paper's `row`
-    (the published model closest to the case; None: the ResNet-20 row for orderings)."""
+    (the published model closest to the case; None: the ResNet-20 row for orderings);
+    `all_analog`: the all-analog mapping's tiles against the chip's (compare's
+    all_analog_fit), which says why a case has no all-analog row."""
     ref = row if row in ACCURACY else "ResNet20 / CIFAR-10"
     lines = [f"Read against the paper's **{ref}** row"
              + ("" if row in ACCURACY else " (no closer published model)") + ":\n"]
@@ -101,7 +117,8 @@ def discussion(summary: Summary, metric: str, row: str | None) -> str:
         + ". MPS over "
         f"all-analog: {gain} points here, {paper['mps'] - paper['all-analog']:+.2f} in the "
         f"paper. Here: {_order({m: v for m, v in ours.items() if m in paper})}; paper: "
-        f"{_order(paper)}.")
+        f"{_order(paper)}."
+        + _no_all_analog(ours, all_analog))
     macs = _means(summary, "analog_mac_ratio")
     pub = MAC_RATIO.get(ref)
     lines.append(
