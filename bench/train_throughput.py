@@ -25,7 +25,8 @@ from hetmap.supernet import build_supernet
 from hetmap.tasks import get_task, move_batch
 from hetmap.training import make_config
 from hetmap.training.fair import fair_paths, step_generator
-from hetmap.training.stages import Run, fair_step, make_teacher
+from hetmap.training.run import Run
+from hetmap.training.stages import fair_step, make_teacher
 
 
 def main() -> None:

@@ -586,7 +586,8 @@ def _stage3(sn: Supernet, task: Any, cost_table: Any, ev: Evaluator,
     """`mps`'s stage 3 (preference learning) on `sn`, ranking on `objectives` (None: the
     shared Evaluator's); returns the mappings it scored."""
     from hetmap.training import Stage3Config, make_config, train_preferences
-    from hetmap.training.stages import Run, make_evaluator
+    from hetmap.training.run import Run
+    from hetmap.training.stages import make_evaluator
 
     defaults = {"steps": 10, "n_mappings": 8, "tau_mappings": 0, "bn_batches": ev.bn_batches,
                 "val_batches": ev.val_batches, "eval_batch_size": ev.batch_size,
@@ -594,8 +595,7 @@ def _stage3(sn: Supernet, task: Any, cost_table: Any, ev: Evaluator,
     s3 = Stage3Config(**(defaults | (settings or {})))
     cfg = make_config(seed=seed, progress=False, stage3=s3.model_dump())
     sn.set_noise_scale(cfg.stage2.target)
-    run = Run(sn, task, cfg, None, None, ev.device, None)
-    run.cost_table = cost_table
+    run = Run(sn, task, cfg, None, None, ev.device, None, cost_table=cost_table)
     evaluator = make_evaluator(run)
     train_preferences(run, evaluator)
     sn.use(Mapping.uniform(sn, "fp32", fallback=sn.candidates(sn.layer_names[0])[0]))

@@ -22,7 +22,7 @@ from hetmap.training.ramp import (
     sensitivity_fractions,
 )
 from hetmap.training.rank import kendall_tau, pairwise_hinge, sample_mappings
-from hetmap.training.stages import epoch_seed, reseed_loader
+from hetmap.training.schedule import epoch_seed, reseed_loader
 
 
 @pytest.fixture

@@ -68,7 +68,8 @@ def test_three_stages_end_to_end(tmp_path: Path) -> None:
 
 def test_stage3_ranks_on_latency_and_energy_when_the_cost_model_is_present() -> None:
     from hetmap.hardware import table_for
-    from hetmap.training.stages import Run, make_evaluator
+    from hetmap.training.run import Run
+    from hetmap.training.stages import make_evaluator
 
     task, sn = tiny_setup()
     run = Run(sn, task, tiny_config(), None, None, torch.device("cpu"), None)
@@ -83,7 +84,8 @@ def test_default_stage1_trains_candidates_that_differ(monkeypatch) -> None:
     (before issue 16 they were K copies of the fp32 layer): every pair of the K outputs on
     the same batch differs, and so do the loss gradients flowing back from them."""
     from hetmap.training import stages
-    from hetmap.training.stages import Run, train_weights
+    from hetmap.training.run import Run
+    from hetmap.training.stages import train_weights
 
     task, sn = tiny_setup()
     outputs: list[torch.Tensor] = []

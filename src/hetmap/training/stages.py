@@ -8,17 +8,15 @@
    the preferences learn to rank sampled mappings by Pareto front.
 
 The loops are plain; policy lives in fair.py (paths, losses), ramp.py (noise schedule),
-rank.py (sampling, hinge loss, tau), checkpoint.py and distributed.py.
+rank.py (sampling, hinge loss, tau), schedule.py (learning rate, epoch order); the run's
+shared state and its checkpoint are run.py's `Run` (checkpoint.py writes it).
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import os
-import random
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,14 +26,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from hetmap.errors import ConfigError, TrainingError
+from hetmap.errors import ConfigError
 from hetmap.inputs import call_model
 from hetmap.mapping import Mapping
 from hetmap.supernet import Supernet
 from hetmap.tasks.base import Task, move_batch
 from hetmap.training import distributed as dist
-from hetmap.training.checkpoint import load_state, rng_state, save_state, set_rng_state
-from hetmap.training.config import Stage1Config, Stage2Config, TrainConfig, WeightStage
+from hetmap.training.checkpoint import load_state
+from hetmap.training.config import Stage1Config, Stage2Config, TrainConfig
 from hetmap.training.fair import (
     batch_correct,
     fair_paths,
@@ -43,7 +41,6 @@ from hetmap.training.fair import (
     substep_loss,
     teacher_target,
 )
-from hetmap.training.log import JsonlLog
 from hetmap.training.optim import make_optimizer
 from hetmap.training.ramp import (
     apply_scales,
@@ -52,9 +49,8 @@ from hetmap.training.ramp import (
     sensitivity_fractions,
 )
 from hetmap.training.rank import kendall_tau_of_preferences, pairwise_hinge, sample_mappings
-
-StepHook = Callable[[int, int, float], None]  # (stage, step, loss), called after each step
-_VOLATILE = ("progress", "checkpoint_minutes", "checkpoint_steps", "eval_each_epoch")
+from hetmap.training.run import Run, StepHook, check_loss, seed_everything
+from hetmap.training.schedule import epoch_seed, lr_at, reseed_loader
 
 
 @dataclass
@@ -65,147 +61,12 @@ class TrainResult:
     steps: dict[int, int] = field(default_factory=dict)  # optimizer steps per stage
 
 
-@dataclass
-class Progress:
-    """Where the run is: stage, epoch, next batch of the epoch, steps done in the stage."""
-
-    stage: int = 1
-    epoch: int = 0
-    batch: int = 0
-    step: int = 0
-    ref_loss: float = 0.0  # mean of the stage's first losses, for the explosion check
-
-    def next_stage(self) -> None:
-        self.stage, self.epoch, self.batch, self.step, self.ref_loss = self.stage + 1, 0, 0, 0, 0
-
-
-class Run:
-    """Everything the stage loops share, and the checkpoint of it."""
-
-    def __init__(self, supernet: Supernet, task: Task, config: TrainConfig,
-                 run_dir: Path | None, teacher: nn.Module | None, device: torch.device,
-                 on_step: StepHook | None) -> None:
-        self.sn, self.task, self.cfg, self.device = supernet, task, config, device
-        self.run_dir, self.teacher, self.on_step = run_dir, teacher, on_step
-        self.world, self.rank = dist.world()
-        self.main = self.rank == 0
-        self.log = JsonlLog(run_dir, enabled=self.main)
-        self.progress = Progress()
-        self.optimizer: torch.optim.Optimizer | None = None
-        self.fractions: dict[str, float] | None = None
-        self.metrics: dict[str, float] = {}
-        self.steps: dict[int, int] = {}
-        self.loaders = task.loaders(config.batch_size, config.seed)
-        self._last_save = time.monotonic()
-        self._opt_state: dict[str, Any] | None = None
-        self.cost_table: Any = None
-        self.candidate_params = [q for _, layer in supernet.choice_layers()
-                                 for cand in layer.all_candidates() for q in cand.parameters()]
-
-    # -- checkpoint -------------------------------------------------------------------------
-    def save(self) -> None:
-        """Collective under torch.distributed (RNG states are gathered); rank 0 writes."""
-        rngs = dist.gather_objects(rng_state())
-        self._last_save = time.monotonic()
-        if self.run_dir is None or not self.main:
-            return
-        save_state(self.run_dir, {
-            "fingerprint": self.sn.fingerprint,
-            "config": _comparable(self.cfg),
-            "model": self.sn.state_dict(),
-            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
-            "progress": vars(self.progress).copy(),
-            "fractions": self.fractions,
-            "metrics": dict(self.metrics),
-            "steps": {str(k): v for k, v in self.steps.items()},
-            "rng": rngs,
-        })
-
-    def restore(self, state: dict[str, Any]) -> None:
-        if state["fingerprint"] != self.sn.fingerprint:
-            raise ConfigError(f"the checkpoint in {self.run_dir} is for another model "
-                              f"({state['fingerprint']} vs {self.sn.fingerprint})")
-        if state["config"] != _comparable(self.cfg):
-            diff = sorted(k for k in set(state["config"]) | set(_comparable(self.cfg))
-                          if state["config"].get(k) != _comparable(self.cfg).get(k))
-            raise ConfigError(f"the run in {self.run_dir} used another config (differs in "
-                              f"{', '.join(diff)}); resume with the same config or a new "
-                              "run_dir")
-        self.sn.load_state_dict(state["model"])
-        self.progress = Progress(**state["progress"])
-        self._opt_state = state["optimizer"]
-        self.fractions = state["fractions"]
-        self.metrics = dict(state["metrics"])
-        self.steps = {int(k): v for k, v in state["steps"].items()}
-        rngs = state["rng"]
-        if len(rngs) == self.world:
-            set_rng_state(rngs[self.rank])
-        else:  # resumed on another number of processes: fresh but reproducible streams
-            seed_everything(self.cfg.seed * 7919 + self.progress.stage * 131 + self.rank)
-
-    def maybe_save(self, due_by_time: bool) -> None:
-        every = self.cfg.checkpoint_steps
-        if due_by_time or (every and self.progress.step % every == 0):
-            self.save()
-
-    def time_due(self) -> float:
-        return float(time.monotonic() - self._last_save > 60.0 * self.cfg.checkpoint_minutes)
-
-
-def _comparable(cfg: TrainConfig) -> dict[str, Any]:
-    """The config fields that define the run's result (not logging or checkpoint cadence)."""
-    return {k: v for k, v in cfg.model_dump(mode="json").items() if k not in _VOLATILE}
-
-
 def _tau_seed(cfg: TrainConfig) -> int:
     """Tau before and after stage 3 on the same fresh mappings (not stage 3's samples)."""
     return cfg.seed + 100_003
 
 
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed % (2 ** 32))
-
-
-# -- small policies ---------------------------------------------------------------------------
-def lr_at(cfg: WeightStage, step: int, total: int) -> float:
-    if cfg.lr_schedule == "constant" or total <= 1:
-        return cfg.lr
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
-
-
-def reseed_loader(loader: Any, seed: int) -> None:
-    """Make an epoch's order and augmentation a function of `seed` alone: reseed every
-    torch.Generator the loader uses (sampler, collate function)."""
-    holders = [loader, getattr(loader, "sampler", None), getattr(loader, "collate_fn", None),
-               getattr(getattr(loader, "batch_sampler", None), "sampler", None)]
-    seen = set()
-    for h in holders:
-        g = getattr(h, "generator", None)
-        if isinstance(g, torch.Generator) and id(g) not in seen:
-            seen.add(id(g))
-            g.manual_seed(seed)
-
-
-def epoch_seed(seed: int, stage: int, epoch: int) -> int:
-    return (seed * 1_000_003 + stage * 10_007 + epoch) % (2 ** 63 - 1)
-
-
-def check_loss(loss: float, progress: Progress, factor: float, where: str) -> None:
-    """Stop on NaN/inf or on a loss `factor` times the stage's first losses; the checkpoint
-    on disk is the last good state (nothing is written from a bad one)."""
-    if not math.isfinite(loss):
-        raise TrainingError(f"{where}: the loss is {loss}; training stopped and the last good "
-                            "checkpoint kept. Lower the learning rate or the noise target")
-    if progress.step >= 5 and loss > factor * max(progress.ref_loss, 0.1):
-        raise TrainingError(f"{where}: the loss exploded to {loss:.4g} (> {factor} x the "
-                            f"stage's first losses, {progress.ref_loss:.4g}); training stopped "
-                            "and the last good checkpoint kept. Lower the learning rate")
-    if progress.step < 5:
-        progress.ref_loss = (progress.ref_loss * progress.step + loss) / (progress.step + 1)
-
-
+# -- paths -------------------------------------------------------------------------------------
 def fp32_mapping(sn: Supernet) -> Mapping:
     """All-fp32 where offered (the original model), the first candidate elsewhere (width
     choices: narrow, so an adapted supernet's teacher is the original model too)."""
@@ -279,10 +140,8 @@ def train_weights(run: Run, stage: int) -> None:
         run.fractions = sensitivity_fractions(sens, cfg.sensitivity_min_fraction)
         run.metrics.update({f"sensitivity/{k}": v for k, v in sens.items()})
     params = [q for q in sn.weight_parameters() if q.requires_grad]
-    run.optimizer = make_optimizer(params, cfg.optimizer, cfg.lr, cfg.weight_decay)
-    if run._opt_state is not None:
-        run.optimizer.load_state_dict(run._opt_state)
-        run._opt_state = None
+    run.start_optimizer(make_optimizer(params, cfg.optimizer, cfg.lr, cfg.weight_decay))
+    assert run.optimizer is not None
     where = f"stage {stage}"
     bar = tqdm(total=total, initial=p.step, desc=f"stage {stage}",
                disable=not (run.main and run.cfg.progress), leave=False)
@@ -364,10 +223,8 @@ def train_preferences(run: Run, evaluator: Any) -> None:
 
     cfg, sn, p = run.cfg.stage3, run.sn, run.progress
     logits = sn.arch_parameters()
-    run.optimizer = torch.optim.Adam(logits, lr=cfg.lr)
-    if run._opt_state is not None:
-        run.optimizer.load_state_dict(run._opt_state)
-        run._opt_state = None
+    run.start_optimizer(torch.optim.Adam(logits, lr=cfg.lr))
+    assert run.optimizer is not None
     sn.eval()
     bar = tqdm(total=cfg.steps, initial=p.step, desc="stage 3",
                disable=not (run.main and run.cfg.progress), leave=False)
@@ -422,8 +279,7 @@ def train_supernet(supernet: Supernet, task: Task, config: TrainConfig | dict[st
         teacher = make_teacher(supernet)
     if teacher is not None:
         teacher.to(dev).eval()
-    run = Run(supernet, task, cfg, path, teacher, dev, on_step)
-    run.cost_table = cost_table
+    run = Run(supernet, task, cfg, path, teacher, dev, on_step, cost_table=cost_table)
     state = load_state(path) if resume and path is not None else None
     if state is not None:
         run.restore(state)
