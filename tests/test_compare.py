@@ -204,3 +204,25 @@ def test_compare_config_passes_every_setting_of_the_run_config(monkeypatch) -> N
     assert seen["drift_times"] == cfg.drift.times and seen["candidates"] == cfg.candidates
     assert seen["train_config"].progress is False
     assert seen["stage3"]["steps"] == cfg.train.stage3.steps
+
+
+def test_all_analog_fit_counts_the_tiles_against_the_chips(result) -> None:
+    from hetmap.compare import all_analog_fit
+    from hetmap.hardware import load_hardware, table_for
+    from hetmap.supernet import build_supernet
+
+    task = digits_task()
+    torch.manual_seed(0)
+    sn = build_supernet(task.build_model(), task.example_input(8),
+                        candidates=("fp32", "int8", "analog"), analog=eager_analog())
+    hermes = load_hardware("hermes-pcm")
+    fit = all_analog_fit(sn, table_for(sn, hermes))
+    assert fit is not None and fit["fits"] and 0 < fit["tiles"] <= fit["chip_tiles"] == 64
+    assert result.settings["all_analog"] == fit  # compare records it
+    small = hermes.model_copy(update={"analog": hermes.analog.model_copy(
+        update={"n_tiles": fit["tiles"] - 1})})
+    short = all_analog_fit(sn, table_for(sn, small))
+    assert short == {**fit, "chip_tiles": fit["tiles"] - 1, "fits": False}
+    digital = build_supernet(task.build_model(), task.example_input(8),
+                             candidates=("fp32", "int8"))
+    assert all_analog_fit(digital, table_for(digital, hermes)) is None  # no analog candidate
