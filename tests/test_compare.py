@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from tests.evaluation.helpers import digits_task, eager_analog
@@ -217,12 +219,12 @@ def test_all_analog_fit_counts_the_tiles_against_the_chips(result) -> None:
                         candidates=("fp32", "int8", "analog"), analog=eager_analog())
     hermes = load_hardware("hermes-pcm")
     fit = all_analog_fit(sn, table_for(sn, hermes))
-    assert fit is not None and fit["fits"] and 0 < fit["tiles"] <= fit["chip_tiles"] == 64
-    assert result.settings["all_analog"] == fit  # compare records it
+    assert fit is not None and fit.fits and 0 < fit.tiles <= fit.chip_tiles == 64
+    assert result.all_analog == fit  # compare records it
     small = hermes.model_copy(update={"analog": hermes.analog.model_copy(
-        update={"n_tiles": fit["tiles"] - 1})})
+        update={"n_tiles": fit.tiles - 1})})
     short = all_analog_fit(sn, table_for(sn, small))
-    assert short == {**fit, "chip_tiles": fit["tiles"] - 1, "fits": False}
+    assert short == replace(fit, chip_tiles=fit.tiles - 1, fits=False)
     digital = build_supernet(task.build_model(), task.example_input(8),
                              candidates=("fp32", "int8"))
     assert all_analog_fit(digital, table_for(digital, hermes)) is None  # no analog candidate

@@ -177,6 +177,7 @@ def test_a_failing_case_is_reported_and_the_others_still_run(tmp_path, monkeypat
 
 
 def test_a_heavy_case_scales_every_methods_budgets_down_alike(tmp_path) -> None:
+    from hetmap.report.comparison import TileFit
     from hetmap.reproduce import QUICK, Case
 
     heavy = cases_for(["mobilenetv2x0.5-mnist"])[0]
@@ -191,10 +192,13 @@ def test_a_heavy_case_scales_every_methods_budgets_down_alike(tmp_path) -> None:
         Case("x", "X", "mnist", budgets={"epochs": 1})
     run = RunInfo("hetmap reproduce", FULL, 60.0, revision="abc1234", machine="box")
     row = replace(_row("mps", 0, 90.0), case=heavy.key)
-    write_results([CaseResult(heavy, "accuracy", [row], [], {}, 60.0)], tmp_path, run)
+    fit = TileFit(tiles=194, chip_tiles=64, tile="256x256", fits=False)
+    write_results([CaseResult(heavy, "accuracy", [row], [], {}, 60.0, all_analog=fit)],
+                  tmp_path, run)
     md = (tmp_path / "results.md").read_text()
     assert 'Budgets scaled down for this case (every method alike): `{"stage_steps": 8' in md
-    assert render(tmp_path).read_text() == md  # the scale-down is kept in results.json
+    assert "No all-analog row: the all-analog mapping needs 194 tiles" in md
+    assert render(tmp_path).read_text() == md  # scale-down and tile fit kept in results.json
 
 
 def test_resume_reruns_a_case_whose_budgets_changed(tmp_path, monkeypatch) -> None:

@@ -29,7 +29,7 @@ import os
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,7 @@ from hetmap.report.comparison import (
     MethodRun,
     MethodSummary,
     Spread,
+    TileFit,
     ci95,
     drift_key,
     mean_std,
@@ -57,7 +58,7 @@ from hetmap.search import Budget, Member, ParetoFront, get_strategy, search, spr
 from hetmap.supernet import Supernet, build_supernet
 
 __all__ = ["FEW_SAMPLES", "METHODS", "Comparison", "Compute", "MappingRecord", "Meter",
-           "MethodRun", "MethodSpec", "MethodSummary", "Spread", "adapted_model", "ci95",
+           "MethodRun", "MethodSpec", "MethodSummary", "Spread", "TileFit", "adapted_model", "ci95",
            "compare", "compare_config", "drift_key", "mean_std", "method_specs", "time_label"]
 
 METHODS = ("anchors", "random", "mps", "lionheart", "odimo", "nsga2", "harmonica")
@@ -243,7 +244,7 @@ def adapted_model(model: nn.Module, task: Any, hardware: Any, analog: Any = None
     return adapted if report.widened else None
 
 
-def all_analog_fit(supernet: Supernet, cost_table: Any) -> dict[str, Any] | None:
+def all_analog_fit(supernet: Supernet, cost_table: Any) -> TileFit | None:
     """The tiles the all-analog mapping of `supernet` needs against the chip's, and whether
     it fits (an all-analog anchor that does not fit has no row); None without an analog
     core or candidate."""
@@ -257,8 +258,8 @@ def all_analog_fit(supernet: Supernet, cost_table: Any) -> dict[str, Any] | None
         return None
     cost = cost_table.evaluate_indices(np.asarray(supernet.mapping_indices([mapping])),
                                        check_tiles=False)
-    return {"tiles": int(cost["analog_tiles"][0]), "chip_tiles": int(analog.n_tiles),
-            "tile": f"{analog.tile_rows}x{analog.tile_cols}", "fits": bool(cost["fits"][0])}
+    return TileFit(tiles=int(cost["analog_tiles"][0]), chip_tiles=int(analog.n_tiles),
+                   tile=f"{analog.tile_rows}x{analog.tile_cols}", fits=bool(cost["fits"][0]))
 
 
 def default_train_config(seed: int) -> Any:
@@ -349,7 +350,9 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
                                           "seeds": seed_list,
                                           "drift_repeats": drift_repeats,
                                           "drift_times": list(drift_times),
-                                          "anchors": anchors, "all_analog": all_analog,
+                                          "anchors": anchors, "all_analog":
+                                              None if all_analog is None else
+                                              asdict(all_analog),
                                           "budgets": {
                                               s.label: str(Budget.of(budgets.get(s.label, 24)))
                                               for s in specs}})

@@ -33,7 +33,7 @@ import numpy as np
 from hetmap.compare import MethodSpec, adapted_model, compare
 from hetmap.errors import ConfigError, TrainingError
 from hetmap.io import atomic_write_bytes, atomic_write_text
-from hetmap.report.comparison import Comparison, MappingRecord
+from hetmap.report.comparison import Comparison, MappingRecord, TileFit
 from hetmap.report.results import (
     DAY,
     SCHEMA_VERSION,
@@ -207,8 +207,7 @@ class CaseResult:
     pretrain: dict[str, float]
     seconds: float
     revision: str = ""  # the revision that ran it ("": this one)
-    all_analog: dict[str, Any] | None = None  # its tiles against the chip's (compare's
-    # all_analog_fit); None: not recorded
+    all_analog: TileFit | None = None  # its tiles against the chip's; None: not recorded
 
 
 def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -> CaseResult:
@@ -265,7 +264,7 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
     figures = plots(case, task.metric_name, rows, comparisons, out)
     return CaseResult(case, task.metric_name, rows, figures, metrics,
                       time.perf_counter() - start, revision(),
-                      comparisons["main"].settings.get("all_analog"))
+                      comparisons["main"].all_analog)
 
 
 def _used(cmp: Comparison) -> tuple[str, ...]:
@@ -496,7 +495,8 @@ def write_results(results: Sequence[CaseResult], folder: Path, run: RunInfo,
     state = {"schema_version": SCHEMA_VERSION, "run": {**asdict(run), "budgets": asdict(b)},
              "cases": [{"case": asdict(r.case), "metric": r.metric, "seconds": r.seconds,
                         "figures": [p.name for p in r.figures], "pretrain": r.pretrain,
-                        "revision": r.revision or run.revision, "all_analog": r.all_analog}
+                        "revision": r.revision or run.revision, "all_analog":
+                            None if r.all_analog is None else asdict(r.all_analog)}
                        for r in results], "running": list(running),
              "failed": dict(failed or {}), "rows": records}
     atomic_write_text(folder / "results.json", json.dumps(state, indent=1, default=str))
@@ -530,7 +530,8 @@ def load_results(folder: str | os.PathLike[str]
         results = [CaseResult(Case(**c["case"]), c["metric"], by_case.get(c["case"]["key"], []),
                               [folder / f for f in c["figures"]], c["pretrain"],
                               float(c["seconds"]), c.get("revision", info.revision),
-                              c.get("all_analog"))
+                              None if c.get("all_analog") is None
+                              else TileFit(**c["all_analog"]))
                    for c in state["cases"]]
         return (info, results, list(state.get("running", ())),
                 dict(state.get("failed", {})))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from hetmap.report.comparison import Spread
+from hetmap.report.comparison import Spread, TileFit
 from hetmap.report.paper import ACCURACY, METHODS, agreement, discussion, paper_metric
 from hetmap.report.results import MethodFigures
 
@@ -58,10 +60,10 @@ def test_discussion_states_each_column_from_the_numbers() -> None:
 
 def test_discussion_says_why_a_case_has_no_all_analog_row() -> None:
     s = _summary(test_1d={"all-fp32": 97.0, "mps": 95.0})
-    fit = {"tiles": 194, "chip_tiles": 64, "tile": "256x256", "fits": False}
+    fit = TileFit(tiles=194, chip_tiles=64, tile="256x256", fits=False)
     text = discussion(s, "accuracy", "MobileNetV2 / CIFAR-10", fit)
     assert ("No all-analog row: the all-analog mapping needs 194 tiles of 256x256 and the "
             "chip has 64") in text
     assert "MPS over all-analog: n/a" in text
     # it would have fitted: the row is missing for another reason, and no tile claim is made
-    assert "needs" not in discussion(s, "accuracy", None, {**fit, "fits": True})
+    assert "needs" not in discussion(s, "accuracy", None, replace(fit, fits=True))

@@ -200,6 +200,17 @@ class MethodRun:
     best: dict[float, float] = field(default_factory=dict)  # time -> best test accuracy
 
 
+@dataclass(frozen=True)
+class TileFit:
+    """Whether the all-analog mapping fits the chip: the crossbar tiles it needs against the
+    chip's (`tile`: rows x cols)."""
+
+    tiles: int
+    chip_tiles: int
+    tile: str
+    fits: bool
+
+
 @dataclass
 class Comparison:
     """runs: one per (method, seed); rows: one per re-scored front member; shared: the
@@ -219,6 +230,12 @@ class Comparison:
     @property
     def times(self) -> list[float]:
         return [float(t) for t in self.settings.get("drift_times", ())]
+
+    @property
+    def all_analog(self) -> TileFit | None:
+        """The all-analog mapping's tiles against the chip's (None: not recorded)."""
+        fit = self.settings.get("all_analog")
+        return None if fit is None else TileFit(**fit)
 
     @property
     def methods(self) -> list[str]:

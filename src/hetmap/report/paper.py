@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from hetmap.report.comparison import TileFit
 from hetmap.report.results import MethodFigures
 
 METHODS = ("all-fp32", "all-analog", "harmonica", "odimo", "lionheart", "mps", "mpaas")
@@ -85,21 +86,21 @@ def _ratio(values: Mapping[str, float], num: str, den: str) -> str:
     return "n/a"
 
 
-def _no_all_analog(ours: Mapping[str, float], fit: Mapping[str, object] | None) -> str:
+def _no_all_analog(ours: Mapping[str, float], fit: TileFit | None) -> str:
     """Why the table has no all-analog row, when it has none."""
     if "all-analog" in ours:
         return ""
-    if fit is None or fit.get("fits", True):
+    if fit is None or fit.fits:
         return " No all-analog row."
-    return (f" No all-analog row: the all-analog mapping needs {fit['tiles']} tiles of "
-            f"{fit['tile']} and the chip has {fit['chip_tiles']}, so it is not deployable "
+    return (f" No all-analog row: the all-analog mapping needs {fit.tiles} tiles of "
+            f"{fit.tile} and the chip has {fit.chip_tiles}, so it is not deployable "
             "and every front stops short of it; MPS over all-analog is therefore n/a, and "
             "Harmonica's hybrids, which keep every layer on the tiles, do not fit either "
             "(its reported member is its all-digital end).")
 
 
 def discussion(summary: Summary, metric: str, row: str | None,
-               all_analog: Mapping[str, object] | None = None) -> str:
+               all_analog: TileFit | None = None) -> str:
     """Markdown bullets, one per column group, reading `summary` against the paper's `row`
     (the published model closest to the case; None: the ResNet-20 row for orderings);
     `all_analog`: the all-analog mapping's tiles against the chip's (compare's
