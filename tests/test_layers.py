@@ -74,3 +74,8 @@ def test_the_check_catches_an_upward_import(tmp_path: Path) -> None:
     bad = tmp_path / "m.py"
     bad.write_text("def f():\n    from hetmap.pipeline import run\n    import hetmap\n")
     assert imports_of(bad) == ["hetmap.pipeline", "hetmap"]
+
+
+def test_the_version_module_is_a_leaf() -> None:
+    # rundir and export read the version from it: it must import nothing of hetmap's
+    assert imports_of(PACKAGE / "_version.py") == []

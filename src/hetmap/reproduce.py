@@ -47,7 +47,6 @@ from hetmap.report.results import (
 
 Log = Callable[[str], Any]
 ANCHORS = ("all-fp32", "all-int8", "all-analog")
-SHARED_OBJECTIVES = ("accuracy", "analog_mac_ratio", "digital_weight_bytes")
 
 
 @dataclass(frozen=True)

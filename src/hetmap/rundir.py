@@ -125,7 +125,7 @@ class RunDir:
 
     # -- files ----------------------------------------------------------------------------
     def path(self, name: str) -> Path:
-        """`root/name`, its parent folders created (e.g. path('checkpoints/supernet.pt'))."""
+        """`root/name`, its parent folders created (e.g. path('train/checkpoint.pt'))."""
         target = self.root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         return target

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -142,10 +141,6 @@ class SearchProblem:
         if len(F) == 0:
             return 0.0
         return hypervolume(F[non_dominated(F)], self.ref, self.ideal)
-
-    def info(self) -> dict[str, Any]:
-        return {"evaluations": self.evaluations, "seconds": self.elapsed,
-                "space_size": self.space_size}
 
 
 def _agree(flag: bool) -> bool:
