@@ -25,6 +25,9 @@ def test_evaluator_on_another_supernet_keeps_every_setting() -> None:
     for name in ("names", "bn_batches", "split", "val_batches", "batch_size", "device",
                  "seed", "draws", "accuracy_range", "cost_table"):
         assert getattr(moved, name) == getattr(ev, name), name
+    test = ev.on(other, split="test", val_batches=None)  # the final scoring's Evaluator
+    assert (test.split, test.val_batches, test.seed, test.draws) == ("test", None, 3, 2)
+    assert moved.val_batches == 1  # unset: kept
     fp32 = Mapping.uniform(sn, "fp32")
     ev.scores([fp32])
     assert fp32 in ev.cache and not moved.cache  # its own caches

@@ -463,10 +463,7 @@ def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Super
                          else spread(front.members, drift_members))
             for i, member in enumerate(front.members):
                 sn = _weights_on(scratch, weights[name](member.mapping))
-                test_ev = Evaluator(sn, task, objectives=ev0.names, cost_table=cost_table,
-                                    bn_batches=ev0.bn_batches, split="test", val_batches=None,
-                                    batch_size=ev0.batch_size, seed=seed,
-                                    accuracy_range=ev0.accuracy_range)
+                test_ev = ev0.on(sn, cost_table=cost_table, split="test", val_batches=None)
                 members.append(Member(member.mapping, test_ev.scores([member.mapping])[0]))
                 if i in chosen:
                     drift[i] = evaluate_drift(sn, member.mapping, task, times=drift_times,

@@ -48,6 +48,8 @@ from hetmap.evaluation.shared import Replay, ReplayMismatch, SharedPaths
 from hetmap.mapping import Mapping
 from hetmap.supernet import Supernet
 
+_SAME = object()  # Evaluator.on: keep this Evaluator's value
+
 
 class Evaluator:
     """Scores mappings of one supernet on one task; accuracies are cached by mapping.
@@ -130,18 +132,23 @@ class Evaluator:
 
     def on(self, supernet: Supernet, reference: Mapping | float | None = None, *,
            objectives: Sequence[str] | None = None, cost_table: Any = None,
+           split: str | None = None, val_batches: int | object | None = _SAME,
            same_normalisation: bool = False) -> Evaluator:
         """An Evaluator with these settings (objectives, cost table, data, seed, PCM
         statistics) on another supernet, e.g. a mapper's fine-tuned copy; fresh caches.
         `reference`: its `accuracy_drop` reference (default: its all-fp32 mapping);
         `objectives`, `cost_table`: others than these (e.g. a drift-aware search's, or the
-        table of a supernet offering more candidates); `same_normalisation`: hypervolumes
-        on these ideal and worst points (this supernet's), so the two compare."""
+        table of a supernet offering more candidates); `split`, `val_batches`: another
+        split and how many of its batches (None: all), e.g. the final test-split scoring;
+        `same_normalisation`: hypervolumes on these ideal and worst points (this
+        supernet's), so the two compare."""
         out = Evaluator(supernet, self.task,
                         objectives=self.names if objectives is None else objectives,
                         cost_table=self.cost_table if cost_table is None else cost_table,
-                        bn_batches=self.bn_batches, split=self.split,
-                        val_batches=self.val_batches, batch_size=self.batch_size,
+                        bn_batches=self.bn_batches, split=self.split if split is None else split,
+                        val_batches=self.val_batches if val_batches is _SAME
+                        else val_batches,  # type: ignore[arg-type]
+                        batch_size=self.batch_size,
                         device=self.device, seed=self.seed, reference=reference,
                         accuracy_range=self.accuracy_range, draws=self.draws, pcm=self.pcm,
                         sharing=self.sharing, group_size=self.group_size)
