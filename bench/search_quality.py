@@ -103,7 +103,7 @@ def main() -> None:
             results[strategy].append(front)
             front.save(cache / f"front-{strategy}-s{seed}")
             print(f"seed {seed} {strategy:>6}: {len(front)} on front, hv "
-                  f"{front.hypervolume():.4f}, {front.wall_time:.0f} s")
+                  f"{front.hypervolume():.4f}, {front.wall_s:.0f} s")
     print("\nhypervolume after N evaluations (mean over seeds)")
     print("N       " + " ".join(f"{n:>7d}" for n in at))
     mean = {}

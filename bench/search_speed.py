@@ -114,8 +114,8 @@ def main() -> None:
         ev_s.accuracies(fresh[:0])
         front = search(sn, ev_s, strategy=strategy, budget=args.budget, seed=0, pop_size=16)
         print(f"{strategy:>6}: front of {len(front)} mappings from {front.evaluations} "
-              f"evaluations in {front.wall_time:.1f} s "
-              f"({front.evaluations / front.wall_time:.2f} evaluations/s), "
+              f"evaluations in {front.wall_s:.1f} s "
+              f"({front.evaluations / front.wall_s:.2f} evaluations/s), "
               f"hypervolume {front.hypervolume():.4f}")
     print("timings are medians/means on a shared 2-core machine: noisy, compare ratios")
 

@@ -58,12 +58,12 @@ def test_run_writes_every_artifact_and_a_report(finished_run) -> None:
     assert fp32["test_accuracy"] > 80  # digits is easy; a broken pipeline would be near 10%
     assert summary["split"] == "test" and summary["samples"]["test"] == 359
     search = summary["search"]  # stage 3's scored mappings count against the search
-    assert search["evaluations_stage3"] >= 8  # 3 steps of 8 mappings (cached repeats aside)
-    assert search["evaluations_total"] == search["evaluations"] + search["evaluations_stage3"]
+    assert search["stage3_evaluations"] >= 8  # 3 steps of 8 mappings (cached repeats aside)
+    assert search["evaluations_total"] == search["evaluations"] + search["stage3_evaluations"]
     assert any("only 359 samples" in w for w in summary["warnings"])  # < 500: flagged
     for row in summary["rows"]:  # every anchor and member: selection and reported figures
-        for key in ("val_accuracy", "test_accuracy", "test_accuracy_1day_mean",
-                    "test_accuracy_1day_std"):
+        for key in ("val_accuracy", "test_accuracy", "test_1d",
+                    "test_1d_std"):
             assert row[key] is not None, (row["name"], key)
     drift = json.loads((out / "drift.json").read_text())
     assert drift["split"] == "test"
@@ -73,7 +73,7 @@ def test_run_writes_every_artifact_and_a_report(finished_run) -> None:
     for r in summary["rows"]:  # programming draws where something is analog, else one
         assert drifted[r["name"]]["repeats"] == (2 if r["analog_mac_ratio"] > 0 else 1)
     header = (out / "front.csv").read_text().splitlines()[0].split(",")
-    assert {"val_accuracy", "test_accuracy", "test_accuracy_1day_mean"} <= set(header)
+    assert {"val_accuracy", "test_accuracy", "test_1d"} <= set(header)
     front = json.loads((out / "front.json").read_text())
     assert front["split"] == "val" and "tile_overflow<=0" in front["constraints"]
     budget = json.loads((out / "cost.json").read_text())["mappings"][0]["tile_budget"]
@@ -150,7 +150,7 @@ def test_exported_model_gives_the_reported_accuracy_in_plain_aihwkit(finished_ru
     assert accuracy == pytest.approx(reported["values"][0][0], abs=1e-9)
     card = json.loads((out / "export" / "scores.json").read_text())
     assert card["split"] == "test" and card["name"] == f"front-{member}"
-    assert card["test_accuracy_1day_mean"] is not None and card["val_accuracy"] is not None
+    assert card["test_1d"] is not None and card["val_accuracy"] is not None
 
 
 def test_make_task_uses_the_configured_model_or_the_tasks_own() -> None:

@@ -477,7 +477,7 @@ def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Super
             cost = cost_table.evaluate_indices(own.indices([m.mapping for m in members]),
                                                check_tiles=False)
             fr = ParetoFront(members, ev0.names, history=list(front.history),
-                             evaluations=front.evaluations, wall_time=front.wall_time,
+                             evaluations=front.evaluations, wall_s=front.wall_s,
                              strategy=name, seed=seed, ideal=ideal, ref=ref, split="test")
             result.fronts[seed][name] = fr
             day = drift_times[-1]

@@ -20,6 +20,7 @@ from hetmap.config import RunConfig, load_config
 from hetmap.errors import ConfigError
 from hetmap.io import atomic_write_json
 from hetmap.mapping import WIDE, Mapping
+from hetmap.report.comparison import DAY, drift_key
 from hetmap.rundir import RunDir
 from hetmap.supernet import Supernet, build_supernet
 
@@ -28,7 +29,6 @@ Log = Callable[[str], Any]
 # The task option that a config's `task.data` path fills, per registered task.
 DATA_OPTION = {"cifar10": "root", "cifar100": "root", "squad": "train_file",
                "coco-seg": "train_annotations"}
-DAY = 86400.0
 
 
 @dataclass
@@ -134,8 +134,8 @@ def _row(name: str, kind: str, mapping: Mapping, val: float | None, test: float 
         i = drift.times.index(DAY)
         day = {"mean": drift.mean[i], "std": drift.std[i], "ci95": drift.ci95[i]}
     return {"name": name, "kind": kind, "val_accuracy": val, "test_accuracy": test, **widths,
-            "test_accuracy_1day_mean": day["mean"], "test_accuracy_1day_std": day["std"],
-            "test_accuracy_1day_ci95": day["ci95"],
+            drift_key(DAY): day["mean"], drift_key(DAY) + "_std": day["std"],
+            drift_key(DAY) + "_ci95": day["ci95"],
             "analog_mac_ratio": obj.analog_mac_ratio,
             "analog_mac_ratio_total": obj.analog_mac_ratio_total,
             "digital_weight_bytes": obj.digital_weight_bytes,
@@ -299,7 +299,7 @@ def stage_search(s: Session) -> Any:
                    constraints=cfg.search.constraints)
     front.save(s.rd.root)
     s.log(f"front: {len(front)} Pareto-optimal mappings from {front.evaluations} evaluations "
-          f"in {front.wall_time:.1f} s")
+          f"in {front.wall_s:.1f} s")
     return front
 
 
@@ -370,16 +370,16 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     trained = s.rd.read_json(RunDir.TRAIN) if s.rd.exists(RunDir.TRAIN) else {}
     stage3 = int(trained.get("stage3/evaluations", 0))  # mps ranks mappings in stage 3 too
     search_info = {"strategy": front.strategy, "evaluations": front.evaluations,
-                   "evaluations_stage3": stage3,
+                   "stage3_evaluations": stage3,
                    "evaluations_total": front.evaluations + stage3,
-                   "wall_time_s": front.wall_time, "hypervolume_val": front.hypervolume()}
+                   "wall_s": front.wall_s, "hv_val": front.hypervolume()}
     if len(front) and "accuracy" in front.objectives:  # the same members, scored on test
         members = [f"front-{i}" for i in range(len(front))]
-        search_info["hypervolume_test"] = front.rescored(
+        search_info["hv_test"] = front.rescored(
             "accuracy", [test[n] for n in members], prune=False).hypervolume()
-        day = [r["test_accuracy_1day_mean"] for r in rows if r["kind"] == "front"]
+        day = [r[drift_key(DAY)] for r in rows if r["kind"] == "front"]
         if all(v is not None for v in day):  # 1 day is among drift.times
-            search_info["hypervolume_test_1day"] = front.rescored(
+            search_info["hv_test_1d"] = front.rescored(
                 "accuracy", day, prune=False).hypervolume()
     summary = {"schema_version": RunDir.SCHEMA_VERSION, "task": cfg.task.name,
                "metric": metric, "split": "test",
@@ -402,7 +402,7 @@ def _save_tested_front(root: Path, front: Any, rows: list[dict[str, Any]]) -> No
     from hetmap.search import Member
 
     tested = {r["name"]: r for r in rows if r["kind"] == "front"}
-    keys = ("test_accuracy", "test_accuracy_1day_mean", "test_accuracy_1day_std")
+    keys = ("test_accuracy", drift_key(DAY), drift_key(DAY) + "_std")
     members = []
     for i, m in enumerate(front):
         row = tested[f"front-{i}"]

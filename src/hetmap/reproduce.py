@@ -33,17 +33,15 @@ import numpy as np
 from hetmap.compare import MethodSpec, adapted_model, compare
 from hetmap.errors import ConfigError, TrainingError
 from hetmap.io import atomic_write_bytes, atomic_write_text
-from hetmap.report.comparison import Comparison, MappingRecord, TileFit
-from hetmap.report.results import (
+from hetmap.report.comparison import (
     DAY,
-    SCHEMA_VERSION,
-    TIMES,
     YEAR,
-    ReportedRow,
-    markdown_table,
-    summarise,
-    time_name,
+    Comparison,
+    MappingRecord,
+    TileFit,
+    drift_key,
 )
+from hetmap.report.results import SCHEMA_VERSION, TIMES, ReportedRow, markdown_table, summarise
 
 Log = Callable[[str], Any]
 ANCHORS = ("all-fp32", "all-int8", "all-analog")
@@ -316,8 +314,8 @@ def reported_rows(case: str, cmp: Comparison,
                 drift = {}
                 for t in TIMES:
                     d = r.at(t)
-                    drift[f"test_{time_name(t)}"] = None if d is None else d.mean
-                    drift[f"test_{time_name(t)}_std"] = None if d is None else d.std
+                    drift[drift_key(t)] = None if d is None else d.mean
+                    drift[drift_key(t) + "_std"] = None if d is None else d.std
                 paper_latency_s, paper_energy_j = second(r.mapping)
                 search = {} if name == "anchors" else dict(
                     hv_test=run.hv_test, hv_test_1y=run.hv_test_drift,
@@ -381,7 +379,7 @@ def plots(case: Case, metric: str, rows: Sequence[ReportedRow],
         ax.set_ylabel(f"test {metric} 1 day after programming")
     axes[1].set_xscale("log")
     for s in summarise(rows):
-        ys = [s.mean(f"test_{time_name(t)}") for t in TIMES]
+        ys = [s.mean(drift_key(t)) for t in TIMES]
         if all(y is not None for y in ys):
             axes[2].plot([1.0, DAY, YEAR], ys, "o-", label=s.method)
     axes[2].set_xscale("log")

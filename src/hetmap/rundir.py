@@ -58,7 +58,7 @@ class RunDir:
     PRETRAINED: ClassVar[str] = "pretrained.safetensors"
     PRETRAIN: ClassVar[str] = "pretrain.json"
     # the version of the JSON artifacts' schemas (hetmap.report.artifacts documents them)
-    SCHEMA_VERSION: ClassVar[int] = 2
+    SCHEMA_VERSION: ClassVar[int] = 3
     ADAPT: ClassVar[str] = "adapt.json"
     INVENTORY: ClassVar[str] = "inventory.json"
     TRAIN_DIR: ClassVar[str] = "train"

@@ -8,8 +8,8 @@ from hetmap.report.finding import finding, summary_text
 
 def _row(name: str, kind: str, day: float | None, ratio: float, test: float = 99.0,
          energy: float | None = None) -> Row:
-    return Row(name, kind, {"test_accuracy": test, "test_accuracy_1day_mean": day,
-                            "test_accuracy_1day_std": 0.5, "analog_mac_ratio": ratio,
+    return Row(name, kind, {"test_accuracy": test, "test_1d": day,
+                            "test_1d_std": 0.5, "analog_mac_ratio": ratio,
                             "energy_j": energy})
 
 

@@ -81,7 +81,7 @@ def make_run(root: Path) -> RunDir:
               "scores": _scores(_mapping(p), a)}
              for i, (p, a) in enumerate(zip(patterns[2:6], accs[2:6]))]
     evaluated = [{"scores": _scores(_mapping(p), a - 0.6)} for p, a in zip(patterns, accs)]
-    run.write_json("front.json", {"schema_version": 2, "objectives": ["accuracy",
+    run.write_json("front.json", {"schema_version": 3, "objectives": ["accuracy",
                                                                       "analog_mac_ratio"],
                                   "members": front, "evaluated": evaluated})
     rows = []
@@ -89,33 +89,33 @@ def make_run(root: Path) -> RunDir:
                        ("all-analog", patterns[6], accs[6])):
         rows.append({"name": name, "kind": "anchor", "mapping": _mapping(p),
                      "val_accuracy": a + 0.1, "test_accuracy": a,
-                     "test_accuracy_1day_mean": a - (1.5 if "analog" in name else 0.0),
-                     "test_accuracy_1day_std": 0.3 if "analog" in name else 0.0,
+                     "test_1d": a - (1.5 if "analog" in name else 0.0),
+                     "test_1d_std": 0.3 if "analog" in name else 0.0,
                      **_scores(_mapping(p), a)})
     for m in front[:3]:
         rows.append({"name": m["name"], "kind": "front", **m["scores"],
                      "val_accuracy": m["scores"]["accuracy"],
                      "test_accuracy": m["scores"]["accuracy"] - 0.2,
-                     "test_accuracy_1day_mean": m["scores"]["accuracy"] - 0.4,
-                     "test_accuracy_1day_std": 0.2})
+                     "test_1d": m["scores"]["accuracy"] - 0.4,
+                     "test_1d_std": 0.2})
     for r in rows:
         del r["accuracy"]  # summary rows name their split
     rows[-1]["energy_j"] = None  # a value a stage did not measure
-    run.write_json("summary.json", {"schema_version": 2, "task": "mnist",
+    run.write_json("summary.json", {"schema_version": 3, "task": "mnist",
                                     "metric": "accuracy", "hardware": "hermes-pcm",
                                     "split": "test", "samples": {"train": 3500, "val": 500,
                                                                  "test": 1000},
                                     "warnings": ["the val split has only 300 samples"],
                                     "rows": rows})
     times = [1.0, 3600.0, 86400.0, 31536000.0]
-    run.write_json("drift.json", {"schema_version": 2, "metric": "accuracy", "mappings": {
+    run.write_json("drift.json", {"schema_version": 3, "metric": "accuracy", "mappings": {
         r["name"]: {"times": times,
                     "mean": [r["test_accuracy"]
                              - k * (0.2 + r["analog_mac_ratio"]) * math.log10(t + 1)
                              for k, t in zip((0.3, 0.3, 0.3, 0.3), times)],
                     "std": [0.1 + 0.05 * i for i in range(4)]}
         for r in rows if r["name"] != "all-digital"}})
-    run.write_json("cost.json", {"schema_version": 2, "hardware": "hermes-pcm", "mappings": [
+    run.write_json("cost.json", {"schema_version": 3, "hardware": "hermes-pcm", "mappings": [
         _cost(r["name"], r.get("mapping") or front[int(r["name"][-1])]["mapping"]["choices"])
         for r in rows]})
     return run
@@ -240,11 +240,14 @@ def test_readers_reject_off_schema_files() -> None:
     with pytest.raises(ArtifactError, match="same length"):
         read_drift({"mappings": [{"name": "a", "times": [1, 2], "mean": [1.0]}]})
     with pytest.raises(ArtifactError, match="schema_version"):
-        read_drift({"schema_version": 3, "mappings": []})
-    # a schema-1 name is refused with the new one, never read as a missing figure
-    with pytest.raises(ArtifactError, match=r"rows\[0\]: 'digital_bytes' is the schema-1 "
-                       "name of 'digital_weight_bytes'"):
+        read_drift({"schema_version": 4, "mappings": []})
+    # an older schema's name is refused with the new one, never read as a missing figure
+    with pytest.raises(ArtifactError, match=r"rows\[0\]: 'digital_bytes' is an older "
+                       "schema's name of 'digital_weight_bytes'"):
         read_summary({"rows": [{"name": "x", "digital_bytes": 9.0}]})
+    with pytest.raises(ArtifactError, match="'test_accuracy_1day_mean' is an older schema's "
+                       "name of 'test_1d'"):
+        read_summary({"rows": [{"name": "x", "test_accuracy_1day_mean": 90.0}]})
     _, costs = read_cost({"mappings": {"m": {"layers": [
         {"name": "a", "core": "analog", "latency_s": 1.0, "energy_j": 2.0,
          "transfer_latency_s": 0.5, "transfer_energy_j": 0.25},

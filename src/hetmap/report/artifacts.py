@@ -1,17 +1,19 @@
 """Readers for the JSON artifacts a run directory holds. The report reads only these files, so
 any stage (or a user's own script) that writes them gets a report.
 
-Every file may carry "schema_version": 2 (`RunDir.SCHEMA_VERSION`; version 1 named
+Every file may carry "schema_version": 3 (`RunDir.SCHEMA_VERSION`; version 1 named
 digital_weight_bytes "digital_bytes", analog_tiles "tiles", latency_s "latency" and energy_j
-"energy": such files are refused with the new name). Numbers may be null where a stage did not
+"energy"; version 2 named test_1d "test_accuracy_1day_mean" (and its _std, _ci95), wall_s
+"wall_time_s", stage3_evaluations "evaluations_stage3" and hv_* "hypervolume_*": such
+files are refused with the new name, `RENAMED`). Numbers may be null where a stage did not
 measure them; the report then prints "-". Schemas (details and examples: docs/report.md):
 
 summary.json   {"task", "metric", "hardware", "split": "test", "samples"?: {split: n},
                 "warnings"?: [str],
                 "rows": [{"name", "kind": "anchor" | "front",
                           "val_accuracy" (selection), "test_accuracy" (reported),
-                          "test_accuracy_1day_mean", "test_accuracy_1day_std",
-                          "test_accuracy_1day_ci95", "analog_mac_ratio" (over the MACs
+                          "test_1d", "test_1d_std",
+                          "test_1d_ci95", "analog_mac_ratio" (over the MACs
                           of mappable layers), "analog_mac_ratio_total" (over every MAC),
                           "digital_weight_bytes", "analog_tiles", "latency_s",
                           "energy_j",
@@ -47,20 +49,25 @@ from hetmap.errors import HetmapError
 from hetmap.rundir import RunDir
 
 SCHEMA_VERSION = RunDir.SCHEMA_VERSION
-SCORE_KEYS = ("val_accuracy", "test_accuracy", "test_accuracy_1day_mean",
-              "test_accuracy_1day_std", "test_accuracy_1day_ci95", "analog_mac_ratio",
+SCORE_KEYS = ("val_accuracy", "test_accuracy", "test_1d",
+              "test_1d_std", "test_1d_ci95", "analog_mac_ratio",
               "analog_mac_ratio_total", "digital_weight_bytes", "analog_tiles", "latency_s",
               "energy_j")
-# schema 1's names of quantities schema 2 names as hetmap.evaluation does: refused, not read
+# older schemas' names of quantities that now have hetmap's one name: refused, not read
+# (schema 1: the hardware quantities; schema 2: the test metric after drift, the search's)
 RENAMED = {"digital_bytes": "digital_weight_bytes", "tiles": "analog_tiles",
-           "latency": "latency_s", "energy": "energy_j"}
+           "latency": "latency_s", "energy": "energy_j",
+           "test_accuracy_1day_mean": "test_1d", "test_accuracy_1day_std": "test_1d_std",
+           "test_accuracy_1day_ci95": "test_1d_ci95", "wall_time_s": "wall_s",
+           "evaluations_stage3": "stage3_evaluations", "hypervolume_val": "hv_val",
+           "hypervolume_test": "hv_test", "hypervolume_test_1day": "hv_test_1d"}
 
 
 def _current(raw: dict[str, Any], where: str) -> dict[str, Any]:
-    """`raw` unchanged; an ArtifactError if it names a quantity by its schema-1 name."""
+    """`raw` unchanged; an ArtifactError if it names a quantity by an older schema's name."""
     old = next((k for k in RENAMED if k in raw), None)
     if old is not None:
-        raise ArtifactError(f"{where}: {old!r} is the schema-1 name of {RENAMED[old]!r}: "
+        raise ArtifactError(f"{where}: {old!r} is an older schema's name of {RENAMED[old]!r}: "
                             "rename the key (or rerun the stage that wrote the file)")
     return raw
 

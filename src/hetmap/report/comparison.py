@@ -37,8 +37,18 @@ def time_label(t: float) -> str:
     return f"{t:g} s"
 
 
+DAY, YEAR = 86400.0, 31536000.0
+
+
+def time_name(t: float) -> str:
+    """'0s', '1d', '1y' (else '<t>s'): the suffix naming a drift time in a column."""
+    return {0.0: "0s", DAY: "1d", YEAR: "1y"}.get(float(t), f"{t:g}s")
+
+
 def drift_key(t: float) -> str:
-    return f"test@{t:g}"
+    """The one name of the test-split metric `t` seconds after programming (mean over
+    programmings; `_std` and `_ci95` name its spread), e.g. test_1d, in every artifact."""
+    return f"test_{time_name(t)}"
 
 
 @dataclass

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from hetmap.report.artifacts import Row, Summary
 from hetmap.report.html import COLUMNS, anchors_first, cell, fmt
 
-DAY = "test_accuracy_1day_mean"
+DAY = "test_1d"
 MOSTLY_ANALOG = 0.5  # a front member "runs mostly in analog" from this share of MACs
 
 
@@ -17,7 +17,7 @@ def _day(r: Row) -> float | None:
 
 
 def _pm(r: Row) -> str:
-    return fmt(_day(r), "pm", r.scores.get("test_accuracy_1day_std"))
+    return fmt(_day(r), "pm", r.scores.get("test_1d_std"))
 
 
 def _anchor(rows: Sequence[Row], name: str) -> Row | None:

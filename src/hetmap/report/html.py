@@ -58,7 +58,7 @@ Column = tuple[str, str, str, str | None]
 COLUMNS: tuple[Column, ...] = (
     ("val_accuracy", "validation {metric} (selection)", "pct", None),
     ("test_accuracy", "test {metric}", "pct", "max"),
-    ("test_accuracy_1day_mean", "test {metric} after 1 day (aihwkit)", "pm", "max"),
+    ("test_1d", "test {metric} after 1 day (aihwkit)", "pm", "max"),
     ("analog_mac_ratio", "analog MACs (of mappable layers)", "ratio", "max"),
     ("analog_mac_ratio_total", "analog MACs (of all MACs)", "ratio", None),
     ("digital_weight_bytes", "digital memory", "bytes", "min"),
@@ -135,7 +135,7 @@ def anchors_first(summary: Summary) -> list[Row]:
 
 def cell(row: Row, key: str, kind: str) -> str:
     """One summary cell as text (the 1-day column with its spread over draws)."""
-    std = row.scores.get("test_accuracy_1day_std") if kind == "pm" else None
+    std = row.scores.get("test_1d_std") if kind == "pm" else None
     return fmt(row.scores.get(key), kind, std)
 
 

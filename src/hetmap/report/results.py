@@ -16,21 +16,15 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from hetmap.mapping import Mapping
-from hetmap.report.comparison import Spread
+from hetmap.report.comparison import DAY, YEAR, Spread
 
 SCHEMA_VERSION = 2
-DAY, YEAR = 86400.0, 31536000.0
 TIMES = (0.0, DAY, YEAR)  # the table's drift times, named test_0s, test_1d, test_1y
 # schema 1's unit-scaled columns: name -> (schema 2 name, factor into SI)
 _SCHEMA1 = {"digital_mb": ("digital_weight_bytes", 1e6), "tiles": ("analog_tiles", 1.0),
             "latency_ms": ("latency_s", 1e-3), "energy_uj": ("energy_j", 1e-6),
             "paper_latency_ms": ("paper_latency_s", 1e-3),
             "paper_energy_uj": ("paper_energy_j", 1e-6)}
-
-
-def time_name(t: float) -> str:
-    """'0s', '1d', '1y': the suffix of a drift time's columns."""
-    return {0.0: "0s", DAY: "1d", YEAR: "1y"}.get(t, f"{t:g}s")
 
 
 @dataclass(frozen=True)

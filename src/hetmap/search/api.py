@@ -44,7 +44,7 @@ def search(supernet: Supernet, evaluator: Evaluator, strategy: str | Strategy = 
     return ParetoFront(members, evaluator.names,
                        constraints=tuple(str(c) for c in (*cons, *chip)),
                        history=list(problem.history), evaluations=problem.evaluations,
-                       wall_time=problem.elapsed,
+                       wall_s=problem.elapsed,
                        strategy=getattr(strat, "name", type(strat).__name__), seed=seed,
                        ideal=problem.ideal, ref=problem.ref, feasible=feasible,
                        split=evaluator.split)

@@ -21,7 +21,7 @@ from hetmap.mapping import Mapping
 from hetmap.rundir import RunDir
 
 # 2: scores use hetmap.evaluation's quantity names (latency_s, energy_j; 1 said latency, energy)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: wall_s (was wall_time_s)
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class ParetoFront:
     constraints: tuple[str, ...] = ()
     history: list[tuple[int, float, float]] = field(default_factory=list)
     evaluations: int = 0
-    wall_time: float = 0.0
+    wall_s: float = 0.0
     strategy: str = ""
     seed: int = 0
     ideal: np.ndarray | None = None
@@ -143,7 +143,7 @@ class ParetoFront:
                            for n in self.objectives],
             "constraints": list(self.constraints),
             "feasible": self.feasible, "split": self.split,
-            "evaluations": self.evaluations, "wall_time_s": self.wall_time,
+            "evaluations": self.evaluations, "wall_s": self.wall_s,
             "hypervolume": hv,
             "ideal": None if self.ideal is None else [float(v) for v in self.ideal],
             "ref": None if self.ref is None else [float(v) for v in self.ref],
@@ -167,7 +167,7 @@ class ParetoFront:
             constraints=tuple(d.get("constraints", ())),
             history=[(h["evaluations"], h["hypervolume"], h["seconds"])
                      for h in d.get("history", [])],
-            evaluations=d.get("evaluations", 0), wall_time=d.get("wall_time_s", 0.0),
+            evaluations=d.get("evaluations", 0), wall_s=d.get("wall_s", 0.0),
             strategy=d.get("strategy", ""), seed=d.get("seed", 0),
             ideal=_array(d.get("ideal")), ref=_array(d.get("ref")),
             feasible=d.get("feasible", True), split=d.get("split", "val"))
