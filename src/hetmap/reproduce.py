@@ -72,10 +72,10 @@ class Budgets:
 QUICK = Budgets(seeds=1, pretrain_epochs=1, stage_steps=2, evaluations=4, stage3_steps=1,
                 train_steps=1, drift_repeats=2, drift_members=1, drift_batches=1,
                 val_batches=1, lh_rounds=1, lh_evaluations=6, draws=2, batch_size=16)
-# FULL: the table's budgets, sized so that the whole table (four cases, three seeds each)
-# runs as one `hetmap reproduce --jobs 2` within 2 hours on a 2-core machine (measured: the
-# header of docs/results/results.md). LionHeart's evaluations cover both thresholds' greedy
-# walks, hence twice the others'.
+# FULL: the table's budgets for the whole table (four cases, three seeds each) as one
+# `hetmap reproduce --jobs 2`: at 4e84580 it took 133.8 min on a 2-core machine (the header
+# of docs/results/results.md), over the 2-hour target. LionHeart's evaluations cover both
+# thresholds' greedy walks, hence twice the others'.
 FULL = Budgets(seeds=3, pretrain_epochs=3, stage_steps=16, evaluations=16, stage3_steps=4,
                train_steps=4, drift_repeats=2, drift_members=2, drift_batches=2,
                val_batches=4, lh_rounds=1, lh_evaluations=32, draws=3, batch_size=64)
