@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
@@ -146,7 +147,6 @@ def test_the_reported_member_is_the_best_mostly_analog_one() -> None:
 
 
 def test_the_second_chip_offers_every_candidate_the_fronts_use() -> None:
-    from types import SimpleNamespace
 
     from hetmap import Mapping
     from hetmap.reproduce import _used
@@ -244,3 +244,50 @@ def test_the_minilm_case_truncates_no_question() -> None:
     # one feature per question: no paragraph overflowed max_length into a second window
     assert sum(len(v) for v in task.split_index.values()) == case.options["questions"]
     assert case.options["max_length"] < 96  # the point of setting it
+
+
+def test_seed_jobs_start_every_case_before_its_second_seed() -> None:
+    from hetmap.reproduce import seed_jobs
+
+    cases = cases_for(["minilm-qa", "resnet20-mnist", "fcn-mnistseg"])
+    order = [(c.key, s) for c, s in seed_jobs(cases, FULL, quick=False)]
+    assert order[:3] == [("minilm-qa", 0), ("resnet20-mnist", 0), ("fcn-mnistseg", 0)]
+    assert order[3:] == [(k, s) for k in ("minilm-qa", "resnet20-mnist", "fcn-mnistseg")
+                         for s in range(1, FULL.seeds)]
+    assert len(set(order)) == len(order) == 3 * FULL.seeds
+
+
+def test_merged_comparisons_keep_every_seed_once() -> None:
+    from hetmap.report.comparison import Comparison
+
+    def part(seed: int, methods: tuple[str, ...] = ("mps",)) -> Comparison:
+        runs = [SimpleNamespace(method=m, seed=seed) for m in methods]
+        return Comparison(runs, [], {seed: f"shared{seed}"}, {seed: {"mps": f"front{seed}"}},
+                          {"methods": list(methods), "seeds": [seed], "drift_times": [0.0]})
+
+    both = Comparison.merged([part(0), part(1)])
+    assert both.seeds == [0, 1] and both.settings["seeds"] == [0, 1]
+    assert both.shared == {0: "shared0", 1: "shared1"} and set(both.fronts) == {0, 1}
+    assert both.times == [0.0]
+    with pytest.raises(ConfigError, match=r"seeds \[0\] are in two"):
+        Comparison.merged([part(0), part(0)])
+    with pytest.raises(ConfigError, match="other methods"):
+        Comparison.merged([part(0), part(1, ("mps", "random"))])
+
+
+@pytest.mark.skipif(os.environ.get("HETMAP_REPRODUCE") != "1",
+                    reason="two quick seeds twice (about 3 minutes): HETMAP_REPRODUCE=1")
+def test_a_case_run_seed_by_seed_gives_the_table_of_the_case_run_whole(tmp_path) -> None:
+    import hetmap.reproduce as rp
+
+    case = cases_for(["fcn-mnistseg"], quick=True)[0]
+    b = replace(rp.QUICK, seeds=2)
+    quiet = lambda _: None  # noqa: E731
+    whole = rp.finish_case([rp.run_part(case, b, tmp_path, True, log=quiet)], tmp_path)
+    apart = rp.finish_case([rp.run_part(case, b, tmp_path, True, seeds=[s], log=quiet)
+                            for s in (1, 0)], tmp_path)  # in either order
+    assert [r.seed for r in apart.rows] == [r.seed for r in whole.rows]
+    assert {0, 1} == {r.seed for r in whole.rows}
+    assert [replace(r, wall_s=None) for r in apart.rows] == [
+        replace(r, wall_s=None) for r in whole.rows]
+    assert (tmp_path / "runs" / f"{case.key}-seed1").is_dir()  # apart, apart on disk

@@ -73,21 +73,24 @@ QUICK = Budgets(seeds=1, pretrain_epochs=1, stage_steps=2, evaluations=4, stage3
                 train_steps=1, drift_repeats=2, drift_members=1, drift_batches=1,
                 val_batches=1, lh_rounds=1, lh_evaluations=6, draws=2, batch_size=16)
 # FULL: the table's budgets for the whole table (four cases, three seeds each) as one
-# `hetmap reproduce --jobs 2`: at 4e84580 it took 133.8 min on a 2-core machine (the header
-# of docs/results/results.md), over the 2-hour target. LionHeart's evaluations cover both
-# thresholds' greedy walks, hence twice the others'.
+# `hetmap reproduce --jobs 2` on a 2-core machine (the header of docs/results/results.md
+# says how long it took). LionHeart's evaluations cover both thresholds' greedy walks, hence
+# twice the others'.
 FULL = Budgets(seeds=3, pretrain_epochs=3, stage_steps=16, evaluations=16, stage3_steps=4,
                train_steps=4, drift_repeats=2, drift_members=2, drift_batches=2,
                val_batches=4, lh_rounds=1, lh_evaluations=32, draws=3, batch_size=64)
 # the heavy cases' scale-down, the same for every method of the case: per seed at an earlier
 # FULL (stage_steps 16, 24 evaluations) a MobileNetV2 (width 0.5) shared stage 1-2 took 428 s,
-# mps@1d 488 s, LionHeart 365 s and MPS 195 s (hetmap compare at a73a002, one thread)
-HEAVY = {"stage_steps": 8, "evaluations": 12, "val_batches": 2, "lh_evaluations": 24,
+# mps@1d 488 s, LionHeart 365 s and MPS 195 s (hetmap compare at a73a002, one thread). At
+# 12 evaluations (LionHeart 24) the table took 133.8 min at 4e84580 with its cases whole, one
+# per process: MiniLM 98.6, MobileNetV2 90.1, ResNet-20 43.6, FCN 18.0 min.
+HEAVY = {"stage_steps": 8, "evaluations": 10, "val_batches": 2, "lh_evaluations": 20,
          "draws": 2}
 # all-MiniLM-L6-v2 also pretrains its fresh QA head longer (8 epochs of 15 steps; at 3 its
 # validation F1 was 22 %, and methods that retrain won by training the head, docs/results
-# at aa66fd6)
-MINILM = {**HEAVY, "pretrain_epochs": 8}
+# at aa66fd6), and trains 3 steps per LionHeart round / ODiMo phase / anchor (at 4, a seed's
+# LionHeart took 830 s and ODiMo 460 s of its 33 min, docs/results at 1de1b76)
+MINILM = {**HEAVY, "pretrain_epochs": 8, "train_steps": 3}
 # the longest synthetic question + paragraph is 41 tokens: 48 truncates nothing (a test
 # checks it) and a forward took 0.47x the time it takes at the task's default 96 (one /tmp
 # probe: batch 16, one thread)
@@ -133,7 +136,7 @@ CASES = (
          paper="ResNet20 / CIFAR-10"),
     Case("fcn-mnistseg", "FCN-ResNet-8 / mnist-seg", "mnist-seg", {},
          paper="ResNet18 / COCO"),
-)  # (heaviest first: with --jobs the lightest case fills the gap at the end)
+)  # (heaviest first: with --jobs the lightest case's seeds fill the gaps at the end)
 QUICK_CASES = (  # one per task, small enough for CI
     Case("resnet8-mnist", "ResNet-8 / MNIST 5k", "mnist", {"model": "resnet8"},
          paper="ResNet8 / CIFAR-10"),
@@ -207,15 +210,32 @@ class CaseResult:
     all_analog: TileFit | None = None  # its tiles against the chip's; None: not recorded
 
 
-def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -> CaseResult:
-    """Pretrain (cached under out/cache), compare every method, cost on two chips, draw the
-    case's figures into `out`."""
+@dataclass
+class CasePart:
+    """Some seeds of a case, compared (`--jobs` runs a case seed by seed, in parallel):
+    its comparisons (main, and mpaas on the adapted network) and their reported rows."""
+
+    case: Case
+    seeds: tuple[int, ...]
+    metric: str
+    comparisons: dict[str, Comparison]
+    rows: dict[str, list[ReportedRow]]  # comparison name -> its reported rows
+    pretrain: dict[str, float]
+    seconds: float
+
+
+def pretrained(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print
+               ) -> tuple[Any, Any, dict[str, float]]:
+    """The case's task, its pretrained model and the pretraining's metrics, trained once
+    and cached under out/cache (keyed by the task, its options and epochs; a lock keeps two
+    processes from training the same one)."""
+    import fcntl
+
     import torch
 
     from hetmap.tasks import get_task, load_checkpoint
-    from hetmap.training import make_config, pretrain
+    from hetmap.training import pretrain
 
-    start = time.perf_counter()
     b = case.budgets_for(b, quick)
     task = get_task(case.task, **case.options)
     torch.manual_seed(0)
@@ -223,13 +243,32 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
     made = hashlib.sha256(json.dumps([case.task, case.options, b.pretrain_epochs],
                                      sort_keys=True, default=str).encode()).hexdigest()[:8]
     ckpt = out / "cache" / f"{case.key}-{'quick' if quick else 'full'}-{made}.safetensors"
-    metrics: dict[str, float] = {}
-    if ckpt.exists():
-        load_checkpoint(model, ckpt)
-    else:
-        model, metrics = pretrain(task, model, epochs=b.pretrain_epochs, out=ckpt,
-                                  progress=False, log=log)
-    model.eval()
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    with open(ckpt.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if ckpt.exists():
+            load_checkpoint(model, ckpt)
+            metrics_file = ckpt.with_suffix(".json")
+            metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+        else:
+            model, metrics = pretrain(task, model, epochs=b.pretrain_epochs, out=ckpt,
+                                      progress=False, log=log)
+            atomic_write_text(ckpt.with_suffix(".json"), json.dumps(metrics))
+    return task, model.eval(), metrics
+
+
+def run_part(case: Case, b: Budgets, out: Path, quick: bool, seeds: Sequence[int] | None = None,
+             log: Log = print) -> CasePart:
+    """Compare every method of the case on `seeds` (None: all of the budgets' seeds) from
+    the cached pretrained model, and cost the reported members on the second chip."""
+    start = time.perf_counter()
+    task, model, metrics = pretrained(case, b, out, quick, log=log)
+    b = case.budgets_for(b, quick)
+    every = list(range(b.seeds))
+    seeds = every if seeds is None else [int(s) for s in seeds]
+    folder = case.key + ("" if seeds == every else "-seed" + "-".join(map(str, seeds)))
+    from hetmap.training import make_config
+
     methods, budgets, options = method_setup(b)
     n, batch = b.stage_steps, min(b.batch_size, task.defaults.batch_size)
 
@@ -243,10 +282,10 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
                   stage3={"steps": b.stage3_steps, "n_mappings": 8, "draws": b.draws},
                   drift_times=TIMES, drift_repeats=b.drift_repeats,
                   drift_batches=b.drift_batches, drift_members=b.drift_members,
-                  seeds=b.seeds, batch_size=batch, bn_batches=2, draws=b.draws,
+                  seeds=seeds, batch_size=batch, bn_batches=2, draws=b.draws,
                   val_batches=b.val_batches, log=log)
     comparisons = {"main": compare(task, model, "hermes-pcm", methods, budgets, options,
-                                   out=out / "runs" / case.key, **common)}
+                                   out=out / "runs" / folder, **common)}
     models = {"main": model}
     # MPAAS as the paper runs it: every widenable group widened to fill its tiles
     adapted = adapted_model(model, task, "hermes-pcm") if case.mpaas else None
@@ -254,14 +293,32 @@ def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -
         models["mpaas"] = adapted
         comparisons["mpaas"] = compare(
             task, adapted, "hermes-pcm", [MethodSpec("mpaas", "mps", {"pop_size": 8})],
-            {"mpaas": b.evaluations}, {}, out=out / "runs" / f"{case.key}-mpaas", **common)
-    rows = []
-    for name, cmp in comparisons.items():
-        rows += reported_rows(case.key, cmp, _second_chip(models[name], task, _used(cmp)))
-    figures = plots(case, task.metric_name, rows, comparisons, out)
-    return CaseResult(case, task.metric_name, rows, figures, metrics,
-                      time.perf_counter() - start, revision(),
+            {"mpaas": b.evaluations}, {}, out=out / "runs" / f"{folder}-mpaas", **common)
+    rows = {name: reported_rows(case.key, cmp, _second_chip(models[name], task, _used(cmp)))
+            for name, cmp in comparisons.items()}
+    return CasePart(case, tuple(seeds), task.metric_name, comparisons, rows, metrics,
+                    time.perf_counter() - start)
+
+
+def finish_case(parts: Sequence[CasePart], out: Path) -> CaseResult:
+    """The case from its parts (every seed once): their comparisons merged, the case's
+    figures drawn into `out`; its seconds are the parts' summed."""
+    parts = sorted(parts, key=lambda p: p.seeds)
+    case = parts[0].case
+    comparisons = {name: Comparison.merged([p.comparisons[name] for p in parts])
+                   for name in parts[0].comparisons}
+    rows = [r for name in comparisons for p in parts for r in p.rows[name]]
+    figures = plots(case, parts[0].metric, rows, comparisons, out)
+    return CaseResult(case, parts[0].metric, rows, figures,
+                      next((p.pretrain for p in parts if p.pretrain), {}),
+                      sum(p.seconds for p in parts), revision(),
                       comparisons["main"].all_analog)
+
+
+def run_case(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print) -> CaseResult:
+    """Pretrain (cached under out/cache), compare every method on every seed, cost on two
+    chips, draw the case's figures into `out`."""
+    return finish_case([run_part(case, b, out, quick, log=log)], out)
 
 
 def _used(cmp: Comparison) -> tuple[str, ...]:
@@ -573,9 +630,11 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
               resume: bool = False) -> Path:
     """Run every case and method, write results.md/csv/json and figures into `out`.
 
-    jobs: cases run at once, each in its own process with an equal share of the CPU threads
-    (on a few cores two 1-thread processes get more done than one 2-thread process: the
-    small operations of these networks do not parallelise). results.md is rewritten after
+    jobs: processes at once, each with an equal share of the CPU threads (on a few cores
+    two 1-thread processes get more done than one 2-thread process: the small operations
+    of these networks do not parallelise); with jobs > 1 every (case, seed) is a job of its
+    own (`seed_jobs`), so the workers stay balanced, and a case is written when its last
+    seed is in. results.md is rewritten after
     every finished case (naming those still running), so an interrupted run keeps its
     finished cases; `resume` reuses them (same budgets required) and runs the rest. The
     header's minutes then add up the invocations."""
@@ -632,7 +691,7 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
     todo_run = [c for c in todo if c.key not in done]
     if not todo_run:  # everything reused: the table rewritten
         return write()
-    if jobs == 1 or len(todo_run) == 1:
+    if jobs == 1:
         for case in todo_run:
             log(f"== {case.title}")
             try:
@@ -644,18 +703,41 @@ def reproduce(out: str | os.PathLike[str] = "docs/results", quick: bool = False,
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(min(jobs, len(todo_run)), mp_context=multiprocessing.get_context(
+    order = seed_jobs(todo_run, b, quick)
+    parts: dict[str, list[CasePart]] = {c.key: [] for c in todo_run}
+    with ProcessPoolExecutor(min(jobs, len(order)), mp_context=multiprocessing.get_context(
             "spawn"), initializer=_worker, initargs=(threads,),
-            max_tasks_per_child=1) as pool:  # a case's memory goes with its process
-        futures = {pool.submit(_case_in_worker, case, b, folder, quick): case
-                   for case in todo_run}
-        log(f"== {len(todo_run)} cases on {jobs} processes x {threads} thread(s)")
+            max_tasks_per_child=1) as pool:  # a job's memory goes with its process
+        futures = {pool.submit(_part_in_worker, case, b, folder, quick, seed): (case, seed)
+                   for case, seed in order}
+        log(f"== {len(todo_run)} cases as {len(order)} seed jobs on {jobs} processes x "
+            f"{threads} thread(s)")
         for future in as_completed(futures):
+            case, seed = futures[future]
+            if case.title in failed:
+                continue
             try:
-                path = finished(future.result())
+                part = future.result()
+                log(f"== {case.title}, seed {seed}: done in {part.seconds / 60:.1f} min")
+                parts[case.key].append(part)
+                if len(parts[case.key]) == case.budgets_for(b, quick).seeds:
+                    path = finished(finish_case(parts.pop(case.key), folder))
             except Exception as err:  # a failing case is reported; the others still run
-                path = finished(None, futures[future], err)
+                for other, (c, _) in futures.items():
+                    if c.key == case.key:
+                        other.cancel()
+                path = finished(None, case, err)
     return outcome(path)
+
+
+def seed_jobs(cases: Sequence[Case], b: Budgets, quick: bool) -> list[tuple[Case, int]]:
+    """The (case, seed) jobs of `reproduce --jobs` in the order they start: every case's
+    first seed (which pretrains it), then the other seeds case by case; cases are listed
+    heaviest first, so no two jobs pretrain the same model at once and the last jobs to
+    start are the lightest."""
+    seeds = {c.key: range(c.budgets_for(b, quick).seeds) for c in cases}
+    return ([(c, 0) for c in cases]
+            + [(c, s) for c in cases for s in seeds[c.key] if s > 0])
 
 
 def _worker(threads: int) -> None:
@@ -664,9 +746,9 @@ def _worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _case_in_worker(case: Case, b: Budgets, folder: Path, quick: bool) -> CaseResult:
+def _part_in_worker(case: Case, b: Budgets, folder: Path, quick: bool, seed: int) -> CasePart:
     def log(line: str) -> None:
-        print(f"[{case.key}] {line}", flush=True)
+        print(f"[{case.key} seed {seed}] {line}", flush=True)
 
-    log(f"== {case.title}")
-    return run_case(case, b, folder, quick, log=log)
+    log(f"== {case.title}, seed {seed}")
+    return run_part(case, b, folder, quick, seeds=[seed], log=log)

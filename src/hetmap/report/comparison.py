@@ -237,6 +237,26 @@ class Comparison:
     def seeds(self) -> list[int]:
         return sorted({r.seed for r in self.runs})
 
+    @classmethod
+    def merged(cls, parts: Sequence[Comparison]) -> Comparison:
+        """One comparison of the same methods and settings run seed by seed apart (by
+        `hetmap reproduce --jobs`); its seeds are theirs together."""
+        if not parts:
+            raise ConfigError("merged needs at least one comparison")
+        first, seen = parts[0], set()
+        for part in parts:
+            if part.methods != first.methods:
+                raise ConfigError(f"cannot merge comparisons of other methods: "
+                                  f"{part.methods} vs {first.methods}")
+            if seen & set(part.seeds):
+                raise ConfigError(f"seeds {sorted(seen & set(part.seeds))} are in two of the "
+                                  "comparisons merged")
+            seen |= set(part.seeds)
+        return cls([r for p in parts for r in p.runs], [r for p in parts for r in p.rows],
+                   {s: c for p in parts for s, c in p.shared.items()},
+                   {s: f for p in parts for s, f in p.fronts.items()},
+                   {**first.settings, "seeds": sorted(seen)})
+
     @property
     def times(self) -> list[float]:
         return [float(t) for t in self.settings.get("drift_times", ())]
