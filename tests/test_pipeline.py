@@ -17,6 +17,7 @@ FAST = [
 
 
 TEST_READS: list[str | None] = []  # why the test split was opened, per read
+DRIFTED: list[object] = []  # the mapping of every aihwkit drift evaluation, in order
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,18 @@ def finished_run(tmp_path_factory):
         TEST_READS.append(base._FINAL.get())
         return sealed_iter(self)
 
+    import hetmap.evaluation as evaluation
+
+    measure = evaluation.evaluate_drift
+
+    def counted(model, mapping=None, *args, **kwargs):
+        DRIFTED.append(mapping)
+        return measure(model, mapping, *args, **kwargs)
+
     out = tmp_path_factory.mktemp("run") / "digits"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(base.SealedLoader, "__iter__", recording)
+        mp.setattr(evaluation, "evaluate_drift", counted)
         result = run(load_config(None, FAST), out, log=lambda _msg: None)
     return out, result
 
@@ -214,3 +224,16 @@ def test_drift_is_measured_on_every_anchor_and_the_chosen_members() -> None:
     # three spread along the analog share: the most digital, the middle, the most analog
     assert drift_measured(named, front, 3) == {"all-fp32", "all-analog", "front-1",
                                                "front-0", "front-2"}
+
+
+def test_a_front_member_that_is_an_anchor_drifts_once(finished_run) -> None:
+    from hetmap import Mapping
+
+    out, _ = finished_run
+    drift = json.loads((out / "drift.json").read_text())["mappings"]
+    by = {d["name"]: Mapping.from_dict(d["mapping"]) for d in drift}
+    twins = [n for n in by if n.startswith("front-") and by[n] == by["all-analog"]]
+    assert twins, "the front's most analog end is the all-analog mapping"
+    assert len(DRIFTED) == len(set(DRIFTED))  # every deployment programmed once
+    results = {d["name"]: d for d in drift}
+    assert all(results[n]["values"] == results["all-analog"]["values"] for n in twins)

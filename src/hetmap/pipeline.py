@@ -333,11 +333,16 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
         s.log(f"warning: {w}")
 
     drifts: dict[str, Any] = {}
+    by_mapping: dict[Mapping, str] = {}  # a front member that is an anchor is measured once
     with final_scoring("stage_evaluate"):
         test = dict(zip(named, s.evaluator("test").accuracies(mappings)))
         for name, (_, mapping) in named.items():
             if name not in measured:
                 continue
+            if mapping in by_mapping:  # the same deployment, seed and draws: the same result
+                drifts[name] = drifts[by_mapping[mapping]]
+                continue
+            by_mapping[mapping] = name
             if sn.objectives(mapping).analog_mac_ratio == 0:
                 # nothing analog, nothing drifts: the deployed model is the scored one, so
                 # its test accuracy holds at every time (one draw, no spread)
