@@ -258,15 +258,15 @@ def test_seed_jobs_start_every_case_before_its_second_seed() -> None:
 
 
 def test_merged_comparisons_keep_every_seed_once() -> None:
-    from hetmap.report.comparison import Comparison
+    from hetmap.report.comparison import Comparison, ComparisonSettings
 
     def part(seed: int, methods: tuple[str, ...] = ("mps",)) -> Comparison:
         runs = [SimpleNamespace(method=m, seed=seed) for m in methods]
         return Comparison(runs, [], {seed: f"shared{seed}"}, {seed: {"mps": f"front{seed}"}},
-                          {"methods": list(methods), "seeds": [seed], "drift_times": [0.0]})
+                          ComparisonSettings(tuple(methods), (seed,), drift_times=(0.0,)))
 
     both = Comparison.merged([part(0), part(1)])
-    assert both.seeds == [0, 1] and both.settings["seeds"] == [0, 1]
+    assert both.seeds == [0, 1] and both.settings.seeds == (0, 1)
     assert both.shared == {0: "shared0", 1: "shared1"} and set(both.fronts) == {0, 1}
     assert both.times == [0.0]
     with pytest.raises(ConfigError, match=r"seeds \[0\] are in two"):

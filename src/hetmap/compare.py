@@ -29,7 +29,7 @@ import os
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from hetmap.mapping import Mapping
 from hetmap.report.comparison import (
     FEW_SAMPLES,
     Comparison,
+    ComparisonSettings,
     Compute,
     MappingRecord,
     MethodRun,
@@ -346,16 +347,11 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
                              analog=analog, exclude=exclude)
         footings[extra] = (ext, table_for(ext, hardware, example_input=task.example_input(1)))
     footing = {label: footings[need] for label, need in needs.items()}
-    result = Comparison([], [], settings={"methods": [s.label for s in specs],
-                                          "seeds": seed_list,
-                                          "drift_repeats": drift_repeats,
-                                          "drift_times": list(drift_times),
-                                          "anchors": anchors, "all_analog":
-                                              None if all_analog is None else
-                                              asdict(all_analog),
-                                          "budgets": {
-                                              s.label: str(Budget.of(budgets.get(s.label, 24)))
-                                              for s in specs}})
+    result = Comparison([], [], settings=ComparisonSettings(
+        methods=tuple(s.label for s in specs), seeds=tuple(seed_list),
+        budgets=tuple((s.label, str(Budget.of(budgets.get(s.label, 24)))) for s in specs),
+        drift_times=tuple(float(t) for t in drift_times), drift_repeats=drift_repeats,
+        anchors=anchors, all_analog=all_analog))
     for seed in seed_list:
         _one_seed(result, task, base, cost_table, footing, specs, budgets, options, seed,
                   train_config=train_config, stage3=stage3, anchors=anchors,
@@ -452,7 +448,7 @@ def _final_scoring(result: Comparison, task: Any, footing: dict[str, tuple[Super
     with final_scoring("compare: test-split scoring of every method's front"):
         samples = _test_samples(task, batch_size=ev0.batch_size, seed=seed,
                                 max_batches=drift_batches)
-        result.settings["test_samples"] = samples
+        result.settings = replace(result.settings, test_samples=samples)
         for name, front in fronts.items():
             base, cost_table = footing[name]
             if id(base) not in scratches:  # one scratch copy per supernet, not per method

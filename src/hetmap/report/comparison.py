@@ -13,7 +13,7 @@ import io
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +221,22 @@ class TileFit:
     fits: bool
 
 
+@dataclass(frozen=True)
+class ComparisonSettings:
+    """What a comparison ran: its methods (labels) and seeds, each method's budget (as
+    `Budget` prints it), the drift protocol, whether population methods got the uniform
+    anchors, the all-analog mapping's tile fit, and the test samples each score read."""
+
+    methods: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
+    budgets: tuple[tuple[str, str], ...] = ()  # (method, budget)
+    drift_times: tuple[float, ...] = ()
+    drift_repeats: int | None = None
+    anchors: bool = False
+    all_analog: TileFit | None = None
+    test_samples: int | None = None
+
+
 @dataclass
 class Comparison:
     """runs: one per (method, seed); rows: one per re-scored front member; shared: the
@@ -231,7 +247,7 @@ class Comparison:
     rows: list[MappingRecord]
     shared: dict[int, Compute] = field(default_factory=dict)
     fronts: dict[int, dict[str, ParetoFront]] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: ComparisonSettings = field(default_factory=ComparisonSettings)
 
     @property
     def seeds(self) -> list[int]:
@@ -255,17 +271,16 @@ class Comparison:
         return cls([r for p in parts for r in p.runs], [r for p in parts for r in p.rows],
                    {s: c for p in parts for s, c in p.shared.items()},
                    {s: f for p in parts for s, f in p.fronts.items()},
-                   {**first.settings, "seeds": sorted(seen)})
+                   replace(first.settings, seeds=tuple(sorted(seen))))
 
     @property
     def times(self) -> list[float]:
-        return [float(t) for t in self.settings.get("drift_times", ())]
+        return [float(t) for t in self.settings.drift_times]
 
     @property
     def all_analog(self) -> TileFit | None:
         """The all-analog mapping's tiles against the chip's (None: not recorded)."""
-        fit = self.settings.get("all_analog")
-        return None if fit is None else TileFit(**fit)
+        return self.settings.all_analog
 
     @property
     def methods(self) -> list[str]:
@@ -363,8 +378,8 @@ class Comparison:
 
     def to_markdown(self) -> str:
         s = self.settings
-        notes = (f"Test split: {s.get('test_samples', '?')} samples, drift "
-                 f"{s.get('drift_repeats', '?')} programmings per member, mean ± std over "
+        notes = (f"Test split: {s.test_samples or '?'} samples, drift "
+                 f"{s.drift_repeats or '?'} programmings per member, mean ± std over "
                  f"seeds {self.seeds}; per member mean ± std over programmings (95 % interval)."
                  " Compute in sample-passes (training: forward + backward; evaluation: "
                  "forward only); every method also starts from the shared stage-1/2 row.\n\n")
