@@ -56,6 +56,7 @@ from hetmap.report.comparison import (
     time_label,
 )
 from hetmap.search import Budget, Member, ParetoFront, get_strategy, search, spread
+from hetmap.search.mappers import MapperStrategy
 from hetmap.supernet import Supernet, build_supernet
 
 __all__ = ["FEW_SAMPLES", "METHODS", "Comparison", "Compute", "MappingRecord", "Meter",
@@ -413,7 +414,7 @@ def _one_seed(result: Comparison, task: Any, base: Supernet, cost_table: Any,
             search_start = time.perf_counter()
             front = search(sn, ev, strategy=strat, budget=budget, seed=seed,
                            keep_dominated=spec.strategy in DRIFT_ALL)
-        extra = int(getattr(strat, "stats", {}).get("extra_evaluations", 0))
+        extra = strat.stats.extra_evaluations if isinstance(strat, MapperStrategy) else 0
         curve = [(meter.passes_at(search_start + s), h) for _, h, s in front.history]
         run = MethodRun(name, seed, front.evaluations + stage3_evals + extra, meter.compute,
                         curve, front.pruned().hypervolume(), len(front), stage3_evals, extra)

@@ -30,7 +30,7 @@ def test_sweeps_the_offered_hybrids_between_all_analog_and_all_digital(sn) -> No
     strat = get_strategy("harmonica", batch_size=32, train_batches=1)
     front = search(sn, _ev(sn), strategy=strat, budget=Budget(evaluations=10), seed=0)
     assert strat.swept == ["analog", "hybrid2", "hybrid5", "hybrid10", "int8"]
-    assert front.evaluations == 5 and strat.stats["train_steps"] == 0  # no retraining
+    assert front.evaluations == 5 and strat.stats.train_steps == 0  # no retraining
     scored = strat.problem.mappings
     for mapping in scored:
         mapping.validate(sn)

@@ -120,7 +120,7 @@ def test_lionheart_order_and_real_drift_score(sn) -> None:
     score = strat.drift_score(work, analog)
     assert 0.0 <= score <= 100.0
     assert strat.drift_score(work, analog) == score
-    assert strat.stats["extra_evaluations"] == 3
+    assert strat.stats.extra_evaluations == 3
 
 
 def test_odimo_regulariser_moves_the_mapping_toward_analog(sn) -> None:
@@ -204,7 +204,7 @@ def test_lionheart_retrains_until_its_score_queue_stops_improving(sn) -> None:
     mapping = Mapping.uniform(sn, "fp32").with_choice(sn.layer_names[0], "analog")
     best, scores = strat.retrain(work, mapping, key=0)
     assert (best, scores) == (60.0, [50.0, 60.0, 55.0])  # round 3 did not beat round 2
-    assert work.steps == 3 and strat.stats["extra_evaluations"] == 3
+    assert work.steps == 3 and strat.stats.extra_evaluations == 3
 
 
 def test_odimo_warms_up_and_anneals_the_temperature(sn) -> None:

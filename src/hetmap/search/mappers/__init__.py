@@ -7,6 +7,7 @@ works on a private copy of the supernet and keeps the weights behind every mappi
 scored (`snapshots`)."""
 
 from hetmap.search.mappers._common import (
+    MapperStats,
     MapperStrategy,
     WorkCopy,
     anchor_genomes,
@@ -17,6 +18,7 @@ from hetmap.search.mappers.lionheart import LionHeartStrategy, lionheart_rpu_con
 from hetmap.search.mappers.nsga2 import NSGA2Strategy
 from hetmap.search.mappers.odimo import ODiMoStrategy, cost_rows, expected_cost
 
-__all__ = ["AnchorsStrategy", "HarmonicaStrategy", "LionHeartStrategy", "MapperStrategy",
+__all__ = ["AnchorsStrategy", "HarmonicaStrategy", "LionHeartStrategy", "MapperStats",
+           "MapperStrategy",
            "NSGA2Strategy", "ODiMoStrategy", "WorkCopy", "anchor_genomes", "cost_rows",
            "expected_cost", "hybrid_candidates", "lionheart_rpu_config", "share_state"]

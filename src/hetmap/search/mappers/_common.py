@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -167,6 +168,18 @@ class WorkCopy:
         return X, F, CV
 
 
+@dataclass
+class MapperStats:
+    """What a competing mapper did beyond its front: training steps it took, scorings that
+    count against its budget outside the front (LionHeart's drift scorings), its baseline
+    metric and the generations it ran (where it has them)."""
+
+    train_steps: int = 0
+    extra_evaluations: int = 0
+    baseline: float | None = None
+    generations: int | None = None
+
+
 class MapperStrategy(Strategy):
     """A strategy that trains a private copy of the supernet and keeps, per scored mapping,
     the weights it was scored with (`snapshots`; empty before `run`)."""
@@ -183,7 +196,7 @@ class MapperStrategy(Strategy):
         self.batch_size, self.lr = batch_size, lr
         self.train_batches, self.val_batches = train_batches, val_batches
         self.work: WorkCopy | None = None
-        self.stats: dict[str, float] = {}
+        self.stats = MapperStats()
 
     @property
     def snapshots(self) -> dict[Mapping, State]:

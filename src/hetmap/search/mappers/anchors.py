@@ -45,4 +45,4 @@ class AnchorsStrategy(MapperStrategy):
                           eval_every=self.eval_every)
             work.score([mapping])
         work.restore()
-        self.stats["train_steps"] = work.steps
+        self.stats.train_steps = work.steps

@@ -105,7 +105,7 @@ class HarmonicaStrategy(MapperStrategy):
             work.score([uniform_or(sn, cand, base)])
             self.swept.append(cand)
         work.restore()
-        self.stats["train_steps"] = work.steps
+        self.stats.train_steps = work.steps
 
 
 def required_candidates(fractions: Sequence[float] | None = None) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ layers through aihwkit's `get_weights`, which folds the learned scales in; the o
 parameters and BatchNorm statistics by name) and scored through the search problem, so
 budgets, archives, fronts and the final re-scoring (one chip model, one scoring path for
 every method) work as for every other strategy. Its drift scorings are counted in
-`stats["extra_evaluations"]`.
+`stats.extra_evaluations`.
 
 Thresholds share their greedy prefix: a trial is fixed by the mapping kept so far and the
 layer visited, so its retrained weights and score are computed once and reused. On an
@@ -184,7 +184,7 @@ class LionHeartStrategy(MapperStrategy):
         return sorted(self.analog_layers(problem, self.analog), key=key, reverse=True)
 
     def _count(self) -> None:
-        self.stats["extra_evaluations"] = self.stats.get("extra_evaluations", 0) + 1
+        self.stats.extra_evaluations += 1
 
     def drift_score(self, work: WorkCopy, mapping: Mapping, model: nn.Module | None = None
                     ) -> float:
@@ -270,7 +270,7 @@ class LionHeartStrategy(MapperStrategy):
         start = digital_start(work.sn, self.digital)
         baseline = self.drift_score(work, start)
         work.score([start])
-        self.stats["baseline"] = baseline
+        self.stats.baseline = baseline
         layers = self.layer_order(problem)
         trials = self.trials = {}
         for thr in self.thresholds:
@@ -297,4 +297,4 @@ class LionHeartStrategy(MapperStrategy):
             if problem.exhausted():
                 break
         work.restore()
-        self.stats["train_steps"] = work.steps
+        self.stats.train_steps = work.steps

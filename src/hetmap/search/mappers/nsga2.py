@@ -86,5 +86,5 @@ class NSGA2Strategy(MapperStrategy):
             algo.tell(infills=pop)
             self.generations += 1
         work.restore()
-        self.stats["train_steps"] = work.steps
-        self.stats["generations"] = self.generations
+        self.stats.train_steps = work.steps
+        self.stats.generations = self.generations

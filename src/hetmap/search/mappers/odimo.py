@@ -160,4 +160,4 @@ class ODiMoStrategy(MapperStrategy):
             self.results[lam] = mapping
             work.score([mapping])
         work.restore()
-        self.stats["train_steps"] = work.steps
+        self.stats.train_steps = work.steps
