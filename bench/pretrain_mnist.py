@@ -43,10 +43,10 @@ def main() -> None:
         params = sum(p.numel() for p in task.build_model().parameters())
         out = args.out / f"{name}.safetensors" if args.out else None
         _, m = pretrain(task, seed=args.seed, out=out, progress=False, **train_kw)
-        verdict = "" if target is None else (" PASS" if m["test"] >= target else " FAIL")
+        verdict = "" if target is None else (" PASS" if m.test >= target else " FAIL")
         print(f"{name}: {params / 1e3:.1f}k params, data {load_s:.1f} s, train+eval "
-              f"{m['wall_s']:.1f} s ({m['steps']:.0f} steps), val {m['val']:.2f}%, "
-              f"test {task.metric_name} {m['test']:.2f}%"
+              f"{m.wall_s:.1f} s ({m.steps} steps), val {m.val:.2f}%, "
+              f"test {task.metric_name} {m.test:.2f}%"
               + (f" (target >= {target}%){verdict}" if target else ""))
         if verdict == " FAIL":
             failed.append(name)

@@ -82,14 +82,14 @@ def run_arm(base: Any, task: Any, level: float, seed: int, acc_range: tuple[floa
             "train_s": train_s, "total_s": time.perf_counter() - start}
 
 
-def pretrained(task: Any, args: argparse.Namespace) -> tuple[Any, dict[str, float]]:
+def pretrained(task: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     torch.manual_seed(0)
     model = task.build_model()
     ckpt = Path(args.cache) / f"{args.task}-{args.model}-w{args.width}.safetensors"
     if ckpt.exists():
         load_checkpoint(model, ckpt)
         model.eval()
-        return model, {}
+        return model, None
     model, metrics = pretrain(task, model, epochs=args.pretrain_epochs, out=ckpt,
                               progress=False, seed=0)
     return model, metrics

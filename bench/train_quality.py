@@ -112,7 +112,7 @@ def main() -> None:
     print(f"\n{args.task}: small CNN, test split, {time.perf_counter() - start:.0f} s total, "
           f"run dir {run_dir}")
     print(f"  original model (fp32)                       {before['fp32']:6.2f}%  "
-          f"(pretrain reported {pre['test']:.2f}%)")
+          f"(pretrain reported {pre.test:.2f}%)")
     print(f"  after stages 1-2, all-fp32 path             {after['fp32']:6.2f}%  "
           f"(diff {after['fp32'] - before['fp32']:+.2f}; target within 1 point)")
     print(f"  original straight to analog, eval mode      {before['analog']:6.2f}%")

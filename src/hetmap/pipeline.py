@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -23,6 +23,9 @@ from hetmap.mapping import WIDE, Mapping
 from hetmap.report.comparison import DAY, drift_key
 from hetmap.rundir import RunDir
 from hetmap.supernet import Supernet, build_supernet
+
+if TYPE_CHECKING:
+    from hetmap.training import PretrainMetrics
 
 Log = Callable[[str], Any]
 
@@ -64,7 +67,7 @@ def make_task(cfg: RunConfig) -> Any:
 
 
 def starting_model(cfg: RunConfig, task: Any, run: RunDir, device: torch.device,
-                   log: Log) -> tuple[torch.nn.Module, dict[str, float]]:
+                   log: Log) -> tuple[torch.nn.Module, PretrainMetrics | None]:
     """The full-precision model: the user's checkpoint, this run's earlier pretraining, or
     a fresh pretraining (saved as safetensors)."""
     from hetmap.tasks.checkpoints import load_checkpoint
@@ -77,11 +80,11 @@ def starting_model(cfg: RunConfig, task: Any, run: RunDir, device: torch.device,
         path = cfg.model.checkpoint or saved
         load_checkpoint(model, path)
         log(f"loaded full-precision weights from {path}")
-        return model.to(device).eval(), {}
+        return model.to(device).eval(), None
     log(f"pretraining {cfg.model.name} on {cfg.task.name} (full precision)")
     model, metrics = pretrain(task, model, epochs=cfg.model.pretrain_epochs, device=device,
                               seed=cfg.seed, out=saved, log=log)
-    run.write_json(RunDir.PRETRAIN, metrics)
+    run.write_json(RunDir.PRETRAIN, metrics.to_dict())
     return model.eval(), metrics
 
 

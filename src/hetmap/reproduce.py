@@ -251,8 +251,9 @@ def pretrained(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print
             metrics_file = ckpt.with_suffix(".json")
             metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
         else:
-            model, metrics = pretrain(task, model, epochs=b.pretrain_epochs, out=ckpt,
+            model, trained = pretrain(task, model, epochs=b.pretrain_epochs, out=ckpt,
                                       progress=False, log=log)
+            metrics = trained.to_dict()
             atomic_write_text(ckpt.with_suffix(".json"), json.dumps(metrics))
     return task, model.eval(), metrics
 

@@ -59,5 +59,5 @@ def test_fcn_on_mnist_seg_learns(seg_task) -> None:
                               progress=False)
     assert seg_task.metric_name == "mIoU"
     assert model(seg_task.example_input(2)).shape == (2, NUM_CLASSES, 32, 32)
-    assert metrics["train_loss"] < 1.0
-    assert 0.0 < metrics["test"] <= 100.0
+    assert metrics.train_loss < 1.0
+    assert 0.0 < metrics.test <= 100.0

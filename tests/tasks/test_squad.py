@@ -123,7 +123,7 @@ def test_qa_pretrain_runs_offline_and_lowers_the_loss(task: SquadTask, tmp_path:
     with torch.no_grad():
         after = float(task.loss(model(**x), y))
     assert after < before - 0.5
-    assert 0.0 <= metrics["test"] <= 100.0 and metrics["steps"] == 25
+    assert 0.0 <= metrics.test <= 100.0 and metrics.steps == 25
     fresh = load_checkpoint(task.build_model(), tmp_path / "qa.safetensors")
     fresh.eval()
     with torch.no_grad():

@@ -224,7 +224,7 @@ def pretrain(task: Annotated[str, typer.Argument(help="Task name, e.g. mnist, di
 
     t = get_task(task, **({"model": model} if model else {}))
     _, metrics = run_pretrain(t, epochs=epochs, seed=seed, out=out, log=typer.echo)
-    typer.echo(f"{t.metric_name}: val {metrics['val']:.2f}, test {metrics['test']:.2f}; "
+    typer.echo(f"{t.metric_name}: val {metrics.val:.2f}, test {metrics.test:.2f}; "
                f"saved {out}")
 
 

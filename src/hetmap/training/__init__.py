@@ -1,8 +1,8 @@
 """Training loops. Full-precision pretraining lives in pretrain.py."""
 
-from hetmap.training.pretrain import pretrain
+from hetmap.training.pretrain import PretrainMetrics, pretrain
 
-__all__ = ["pretrain"]
+__all__ = ["PretrainMetrics", "pretrain"]
 
 # -- supernet training (stages 1-3) --------------------------------------------------------------
 from hetmap.training.config import (

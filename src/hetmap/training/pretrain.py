@@ -9,7 +9,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +25,32 @@ from hetmap.tasks.registry import get_task
 from hetmap.training.optim import make_optimizer
 
 
+@dataclass(frozen=True)
+class PretrainMetrics:
+    """A pretraining's outcome: the task metric (percent) on validation and test, the last
+    epoch's mean training loss, the steps taken and the wall time."""
+
+    val: float
+    test: float
+    train_loss: float
+    steps: int
+    wall_s: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
 def pretrain(task: Task | str, model: nn.Module | None = None, *, epochs: int | None = None,
              lr: float | None = None, batch_size: int | None = None,
              optimizer: str | None = None, weight_decay: float | None = None,
              max_steps: int | None = None, device: torch.device | str = "cpu", seed: int = 0,
              out: str | os.PathLike[str] | None = None, progress: bool = True,
-             log: Callable[[str], Any] = print) -> tuple[nn.Module, dict[str, float]]:
+             log: Callable[[str], Any] = print) -> tuple[nn.Module, PretrainMetrics]:
     """Train `model` (default: a fresh `task.build_model()`) on the task's train split.
 
     Unset options come from `task.defaults`. `max_steps` caps the total number of steps
-    (smoke tests). Returns the model (eval mode, on `device`) and {"val", "test" (the task
-    metric in percent), "train_loss" (last epoch mean), "steps", "wall_s"}; with `out`,
-    saves the weights as safetensors atomically."""
+    (smoke tests). Returns the model (eval mode, on `device`) and its PretrainMetrics;
+    with `out`, saves the weights as safetensors atomically."""
     if isinstance(task, str):
         task = get_task(task)
     d = task.defaults
@@ -92,12 +106,13 @@ def pretrain(task: Task | str, model: nn.Module | None = None, *, epochs: int | 
         test = task.metric(model, loaders.test, device)
     model.eval()
     wall = time.perf_counter() - start
-    metrics = {"val": val, "test": test, "train_loss": last_loss, "steps": float(step),
-               "wall_s": wall}
+    metrics = PretrainMetrics(val=val, test=test, train_loss=last_loss, steps=step,
+                              wall_s=wall)
     log(f"pretrain {task.name}: {step} steps in {train_s:.1f} s (total {wall:.1f} s), "
         f"val {task.metric_name} {val:.2f}%, test {task.metric_name} {test:.2f}%")
     if out is not None:
+        scores = {k: f"{v:.6g}" for k, v in metrics.to_dict().items()}
         path = save_checkpoint(model, out, {"task": task.name, "metric": task.metric_name,
-                                            **{k: f"{v:.6g}" for k, v in metrics.items()}})
+                                            **scores})
         log(f"saved {Path(path)}")
     return model, metrics
