@@ -52,8 +52,8 @@ def trained_supernet(args: argparse.Namespace, task, cache: Path):
                 "bn_batches": 1, "val_batches": 2, "eval_batch_size": 128})
     start = time.perf_counter()
     result = train_supernet(sn, task, cfg)
-    print(f"trained supernet in {time.perf_counter() - start:.0f} s: "
-          f"{ {k: round(v, 3) if isinstance(v, float) else v for k, v in result.metrics.items()} }")
+    trained = {k: round(v, 3) for k, v in result.metrics.to_dict().items()}
+    print(f"trained supernet in {time.perf_counter() - start:.0f} s: {trained}")
     atomic_torch_save(state, sn.state_dict())
     return sn
 

@@ -122,8 +122,12 @@ def main() -> None:
     print(f"  after stages 1-2, all-analog, noise on      {after['analog_noisy']:6.2f}%  "
           f"({after['analog_noisy'] - before['analog_noisy']:+.2f})")
     print(f"  Kendall tau (log-prob, -Pareto rank), 64 fresh mappings: before stage 3 "
-          f"{m.get('tau_before', float('nan')):.3f}, after {m.get('tau_after', float('nan')):.3f}"
+          f"{_or_nan(m.tau_before):.3f}, after {_or_nan(m.tau_after):.3f}"
           "  (target >= 0.5 and higher)")
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from hetmap.mapping import WIDE, Mapping
 from hetmap.report.comparison import DAY, drift_key
 from hetmap.rundir import RunDir
 from hetmap.supernet import Supernet, build_supernet
+from hetmap.training.run import TrainMetrics
 
 if TYPE_CHECKING:
     from hetmap.training import PretrainMetrics
@@ -269,13 +270,14 @@ class Session:
 
 
 
-def stage_train(s: Session) -> dict[str, Any]:
+def stage_train(s: Session) -> TrainMetrics:
     """Stages 1-3 (resumable); saves the trained supernet as safetensors."""
     from hetmap.tasks.checkpoints import save_checkpoint
     from hetmap.training import train_supernet
 
     if s.rd.exists(RunDir.SUPERNET) and s.rd.exists(RunDir.TRAIN):
-        return s.rd.read_json(RunDir.TRAIN)  # already trained; the supernet loads it
+        # already trained; the supernet loads it
+        return TrainMetrics.from_dict(s.rd.read_json(RunDir.TRAIN))
     sn = s.supernet
     train_cfg = s.cfg.train.model_copy(update={"seed": s.cfg.seed})
     try:
@@ -287,7 +289,7 @@ def stage_train(s: Session) -> dict[str, Any]:
               f"continue with `hetmap resume {s.rd.root}`")
         raise
     save_checkpoint(sn, s.rd.path(RunDir.SUPERNET))
-    s.rd.write_json(RunDir.TRAIN, trained.metrics)
+    s.rd.write_json(RunDir.TRAIN, trained.metrics.to_dict())
     return trained.metrics
 
 
@@ -375,8 +377,9 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
     for row in rows:
         if horizons:
             row["val_estimates"] = {h: estimates[row["name"]][h] for h in horizons}
-    trained = s.rd.read_json(RunDir.TRAIN) if s.rd.exists(RunDir.TRAIN) else {}
-    stage3 = int(trained.get("stage3/evaluations", 0))  # mps ranks mappings in stage 3 too
+    trained = TrainMetrics.from_dict(s.rd.read_json(RunDir.TRAIN)) \
+        if s.rd.exists(RunDir.TRAIN) else TrainMetrics()
+    stage3 = trained.stage3_evaluations  # mps ranks mappings in stage 3 too
     search_info = {"strategy": front.strategy, "evaluations": front.evaluations,
                    "stage3_evaluations": stage3,
                    "evaluations_total": front.evaluations + stage3,
@@ -397,7 +400,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
                "estimates": {"objectives": horizons, "source": "hetmap PCM mode",
                              "split": "val", "draws": cfg.search.draws} if horizons else {},
                "hardware": table.hw.name, "method": cfg.method, "rows": rows,
-               "train": trained,
+               "train": trained.to_dict(),
                "search": search_info}
     s.rd.write_json(RunDir.SUMMARY, summary)
     _save_tested_front(s.rd.root, front, rows)

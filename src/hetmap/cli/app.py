@@ -91,7 +91,7 @@ def train(config: Annotated[Path | None, typer.Argument(help="YAML config (omitt
     session = Session.open(load_config(config, overrides or []), out, force=force,
                            resume=resume, log=typer.echo)
     metrics = stage_train(session)
-    typer.echo(f"trained: {', '.join(f'{k} {v:.4g}' for k, v in metrics.items())}")
+    typer.echo(f"trained: {', '.join(f'{k} {v:.4g}' for k, v in metrics.to_dict().items())}")
 
 
 @app.command()

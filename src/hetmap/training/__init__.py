@@ -14,6 +14,7 @@ from hetmap.training.config import (
     make_config,
 )
 from hetmap.training.rank import kendall_tau_of_preferences
+from hetmap.training.run import TrainMetrics
 from hetmap.training.stages import (
     TrainResult,
     train_preferences,
@@ -22,5 +23,5 @@ from hetmap.training.stages import (
 )
 
 __all__ += ["KDConfig", "Stage1Config", "Stage2Config", "Stage3Config", "TrainConfig",
-            "TrainResult", "kendall_tau_of_preferences", "make_config", "train_preferences",
-            "train_supernet", "train_weights"]
+            "TrainMetrics", "TrainResult", "kendall_tau_of_preferences", "make_config",
+            "train_preferences", "train_supernet", "train_weights"]

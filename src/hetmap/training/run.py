@@ -8,7 +8,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,50 @@ from hetmap.training.log import JsonlLog
 
 StepHook = Callable[[int, int, float], None]  # (stage, step, loss), called after each step
 _VOLATILE = ("progress", "checkpoint_minutes", "checkpoint_steps", "eval_each_epoch")
+
+
+@dataclass
+class TrainMetrics:
+    """What the three stages measured: the fp32 path's validation metric, Kendall's tau of
+    the preferences against measured accuracy before and after stage 3, each stage's last
+    loss, each layer's analog sensitivity (stage 1) and the mappings stage 3 scored (part
+    of a search's evaluation budget). train.json holds `to_dict()`."""
+
+    fp32_val: float | None = None
+    tau_before: float | None = None
+    tau_after: float | None = None
+    losses: dict[int, float] = field(default_factory=dict)  # stage -> its last loss
+    sensitivity: dict[str, float] = field(default_factory=dict)  # layer -> sensitivity
+    stage3_evaluations: int = 0
+
+    def to_dict(self) -> dict[str, float]:
+        flat: dict[str, float] = {k: v for k, v in (("fp32_val", self.fp32_val),
+                                                    ("tau_before", self.tau_before),
+                                                    ("tau_after", self.tau_after))
+                                  if v is not None}
+        flat |= {f"stage{k}/loss": v for k, v in sorted(self.losses.items())}
+        flat |= {f"sensitivity/{k}": v for k, v in self.sensitivity.items()}
+        return flat | {"stage3/evaluations": float(self.stage3_evaluations)}
+
+    @classmethod
+    def from_dict(cls, flat: dict[str, Any]) -> TrainMetrics:
+        """From `to_dict()`'s flat keys (train.json, a checkpoint); unknown keys refused."""
+        m = cls(**{k: float(flat[k]) for k in ("fp32_val", "tau_before", "tau_after")
+                   if k in flat})
+        for key, value in flat.items():
+            head, _, rest = key.partition("/")
+            if key in ("fp32_val", "tau_before", "tau_after"):
+                continue
+            if rest == "loss" and head.startswith("stage") and head[5:].isdigit():
+                m.losses[int(head[5:])] = float(value)
+            elif head == "sensitivity" and rest:
+                m.sensitivity[rest] = float(value)
+            elif key == "stage3/evaluations":
+                m.stage3_evaluations = int(value)
+            else:
+                raise ConfigError(f"unknown training metric {key!r} (train.json or a "
+                                  "checkpoint of another hetmap version); retrain the run")
+        return m
 
 
 @dataclass
@@ -56,7 +100,7 @@ class Run:
         self.progress = Progress()
         self.optimizer: torch.optim.Optimizer | None = None
         self.fractions: dict[str, float] | None = None
-        self.metrics: dict[str, float] = {}
+        self.metrics = TrainMetrics()
         self.steps: dict[int, int] = {}
         self.loaders = task.loaders(config.batch_size, config.seed)
         self._last_save = time.monotonic()
@@ -88,7 +132,7 @@ class Run:
             "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
             "progress": vars(self.progress).copy(),
             "fractions": self.fractions,
-            "metrics": dict(self.metrics),
+            "metrics": self.metrics.to_dict(),
             "steps": {str(k): v for k, v in self.steps.items()},
             "rng": rngs,
         })
@@ -107,7 +151,7 @@ class Run:
         self.progress = Progress(**state["progress"])
         self._opt_state = state["optimizer"]
         self.fractions = state["fractions"]
-        self.metrics = dict(state["metrics"])
+        self.metrics = TrainMetrics.from_dict(state["metrics"])
         self.steps = {int(k): v for k, v in state["steps"].items()}
         rngs = state["rng"]
         if len(rngs) == self.world:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +49,14 @@ from hetmap.training.ramp import (
     sensitivity_fractions,
 )
 from hetmap.training.rank import kendall_tau_of_preferences, pairwise_hinge, sample_mappings
-from hetmap.training.run import Run, StepHook, check_loss, seed_everything
+from hetmap.training.run import Run, StepHook, TrainMetrics, check_loss, seed_everything
 from hetmap.training.schedule import epoch_seed, lr_at, reseed_loader
 
 
 @dataclass
 class TrainResult:
     supernet: Supernet
-    metrics: dict[str, float]  # fp32_val, tau_before, tau_after, final losses ...
+    metrics: TrainMetrics
     run_dir: Path | None
     steps: dict[int, int] = field(default_factory=dict)  # optimizer steps per stage
 
@@ -138,7 +138,7 @@ def train_weights(run: Run, stage: int) -> None:
         batches = [b for _, b in zip(range(cfg.sensitivity_batches), run.loaders.train)]
         sens = measure_sensitivity(sn, run.task, batches, run.device)
         run.fractions = sensitivity_fractions(sens, cfg.sensitivity_min_fraction)
-        run.metrics.update({f"sensitivity/{k}": v for k, v in sens.items()})
+        run.metrics.sensitivity.update(sens)
     params = [q for q in sn.weight_parameters() if q.requires_grad]
     run.start_optimizer(make_optimizer(params, cfg.optimizer, cfg.lr, cfg.weight_decay))
     assert run.optimizer is not None
@@ -180,7 +180,7 @@ def train_weights(run: Run, stage: int) -> None:
         if run.cfg.eval_each_epoch and run.main:
             record["fp32_val"] = path_metric(run, fp32_mapping(sn))
         run.log.write(**record)
-        run.metrics[f"stage{stage}/loss"] = loss
+        run.metrics.losses[stage] = loss
         run.save()
     bar.close()
     dist.broadcast_module(sn, buffers_only=True)
@@ -292,22 +292,24 @@ def train_supernet(supernet: Supernet, task: Task, config: TrainConfig | dict[st
             run.save()
     supernet.set_noise_scale(cfg.stage2.target)
     if run.progress.stage == 3:
-        if "fp32_val" not in run.metrics:
-            run.metrics["fp32_val"] = path_metric(run, fp32_mapping(supernet))
+        if run.metrics.fp32_val is None:
+            run.metrics.fp32_val = path_metric(run, fp32_mapping(supernet))
         evaluator = make_evaluator(run)
         n_tau = cfg.stage3.tau_mappings
-        if n_tau and "tau_before" not in run.metrics:
-            run.metrics["tau_before"] = kendall_tau_of_preferences(
+        if n_tau and run.metrics.tau_before is None:
+            run.metrics.tau_before = kendall_tau_of_preferences(
                 supernet, evaluator, n=n_tau, seed=_tau_seed(cfg))
         train_preferences(run, evaluator)
         if n_tau:
-            run.metrics["tau_after"] = kendall_tau_of_preferences(
+            run.metrics.tau_after = kendall_tau_of_preferences(
                 supernet, evaluator, n=n_tau, seed=_tau_seed(cfg))
         # mappings stage 3 scored (ranking and tau): part of a search's evaluation budget
-        run.metrics["stage3/evaluations"] = float(evaluator.evaluations)
+        run.metrics.stage3_evaluations = evaluator.evaluations
         run.progress.next_stage()
-        run.log.write(stage="done", **run.metrics)
+        run.log.write(stage="done", **run.metrics.to_dict())
         run.save()
     supernet.use(fp32_mapping(supernet))
     dist.barrier()
-    return TrainResult(supernet, dict(run.metrics), path, dict(run.steps))
+    return TrainResult(supernet, replace(run.metrics, losses=dict(run.metrics.losses),
+                                         sensitivity=dict(run.metrics.sensitivity)),
+                       path, dict(run.steps))
