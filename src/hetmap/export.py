@@ -52,6 +52,7 @@ from hetmap.inputs import ModelInput
 from hetmap.inventory.recurrent import MappedCell, MappedRecurrent
 from hetmap.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from hetmap.mapping import Mapping
+from hetmap.rundir import RunDir
 from hetmap.supernet import Supernet
 
 README = """\
@@ -226,9 +227,9 @@ def export(supernet: Supernet, mapping: Mapping, out_dir: str | os.PathLike[str]
         else:
             entry.update(digital.get(name, {"as": "plain fp32 layer"}))
         layers[name] = entry
-    paths = {"mapping": out / "mapping.json", "model": out / "model.pt",
-             "state_dict": out / "state_dict.pt", "deploy": out / "deploy.json",
-             "readme": out / "README.txt"}
+    paths = {"mapping": out / RunDir.EXPORT_MAPPING, "model": out / RunDir.EXPORT_MODEL,
+             "state_dict": out / RunDir.EXPORT_STATE_DICT,
+             "deploy": out / RunDir.EXPORT_DEPLOY, "readme": out / RunDir.EXPORT_README}
     mapping.save(paths["mapping"])
     atomic_torch_save(paths["model"], model)
     atomic_torch_save(paths["state_dict"], model.state_dict())

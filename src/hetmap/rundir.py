@@ -17,9 +17,12 @@ Layout (the `RunDir` constants name every entry; docs/report.md has the artifact
     front.json, front.csv   FRONT, FRONT_CSV: the searched front (test figures joined later)
     drift.json, cost.json   DRIFT, COST: drift curves and cost breakdowns
     summary.json            SUMMARY: every scored mapping's reported figures
-    export/                 EXPORT: mapping.json, model.pt, state_dict.pt, deploy.json and
-                            SCORES (export/scores.json), the exported member's figures
-    plots/*.png, report.html  PLOTS, REPORT
+    export/                 EXPORT: mapping.json, model.pt, state_dict.pt, deploy.json,
+                            README.txt (EXPORT_*) and SCORES (export/scores.json), the
+                            exported member's figures
+    plots/*.png             PLOTS: pareto, search, mapping, drift, cost_cores (*_PLOT) and
+                            cost_layers_<mapping>.png (layer_cost_plot)
+    report.html             REPORT
 """
 
 from __future__ import annotations
@@ -70,9 +73,26 @@ class RunDir:
     COST: ClassVar[str] = "cost.json"
     SUMMARY: ClassVar[str] = "summary.json"
     EXPORT: ClassVar[str] = "export"
+    # inside EXPORT (or any folder `hetmap.export.export` writes)
+    EXPORT_MAPPING: ClassVar[str] = "mapping.json"
+    EXPORT_MODEL: ClassVar[str] = "model.pt"
+    EXPORT_STATE_DICT: ClassVar[str] = "state_dict.pt"
+    EXPORT_DEPLOY: ClassVar[str] = "deploy.json"
+    EXPORT_README: ClassVar[str] = "README.txt"
     SCORES: ClassVar[str] = "export/scores.json"
     PLOTS: ClassVar[str] = "plots"
+    # inside PLOTS
+    PARETO_PLOT: ClassVar[str] = "pareto.png"
+    SEARCH_PLOT: ClassVar[str] = "search.png"
+    MAPPING_PLOT: ClassVar[str] = "mapping.png"
+    DRIFT_PLOT: ClassVar[str] = "drift.png"
+    COST_PLOT: ClassVar[str] = "cost_cores.png"
     REPORT: ClassVar[str] = "report.html"
+
+    @staticmethod
+    def layer_cost_plot(slug: str) -> str:
+        """The per-layer cost plot of one mapping, inside PLOTS."""
+        return f"cost_layers_{slug}.png"
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)

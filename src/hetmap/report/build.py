@@ -145,7 +145,7 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
     tested = [r for r in (summary.rows if summary else []) if r.kind == "front"]
     body = ""
     if tested or anchors:
-        body += html.image(plots.pareto(tested, anchors, [], plot_dir / "pareto.png",
+        body += html.image(plots.pareto(tested, anchors, [], plot_dir / RunDir.PARETO_PLOT,
                                         f"test {metric}", y_key="test_accuracy"),
                            "Pareto front", "Each dot is a mapping on the front, at its "
                            "test-split score; colour is the memory its digital layers need. "
@@ -157,7 +157,7 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
         val_anchors = [Row(r.name, r.kind, {**r.scores, "accuracy": r.scores.get(
             "val_accuracy")}, r.mapping) for r in anchors]
         body += html.image(plots.pareto(members, val_anchors, front.evaluated,
-                                        plot_dir / "search.png", f"validation {metric}"),
+                                        plot_dir / RunDir.SEARCH_PLOT, f"validation {metric}"),
                            "Search (validation)", "The search's view: every mapping it scored "
                            "(grey) and the front it selected, on the validation split.")
     if front_note:
@@ -177,7 +177,8 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
             layers = [Layer(n, 1.0) for n in names]
             note_html = html.note(layers_note or "")
         body = note_html + html.image(
-            plots.mapping_chart(chosen, layers, plot_dir / "mapping.png"), "Per-layer mapping",
+            plots.mapping_chart(chosen, layers, plot_dir / RunDir.MAPPING_PLOT),
+            "Per-layer mapping",
             "One bar per mapping; each segment is a layer, its width proportional to the "
             "layer's MACs. 'fixed' marks layers excluded from the search.")
         body += ("<details><summary>Layer-by-layer table</summary>"
@@ -191,7 +192,7 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
     # -- drift ----------------------------------------------------------------------------
     if drift_data and drift_data[1]:
         dmetric, curves = drift_data
-        body = html.image(plots.drift(curves, plot_dir / "drift.png", dmetric), "Drift",
+        body = html.image(plots.drift(curves, plot_dir / RunDir.DRIFT_PLOT, dmetric), "Drift",
                           "Mean ± standard deviation over independent programming draws "
                           "(aihwkit PCM noise model with global drift compensation).")
     else:
@@ -205,14 +206,14 @@ def build_report(run_dir: str | os.PathLike[str]) -> Path:
         _, costs = cost_data
         colours = plots.core_colours(costs)
         body = html.cost_table(costs) + html.image(
-            plots.cost_cores(costs, plot_dir / "cost_cores.png"), "Cost per core",
+            plots.cost_cores(costs, plot_dir / RunDir.COST_PLOT), "Cost per core",
             "Per-core sums of per-layer latency and energy, input transfers included. The "
             "totals in the table also pipeline consecutive analog layers, so they can be "
             "lower than the sums.")
         for cost in costs[:MAX_COST_LAYER_PLOTS]:
             if cost.layers:
                 body += html.image(plots.cost_layers(
-                    cost, plot_dir / f"cost_layers_{_slug(cost.name)}.png", colours),
+                    cost, plot_dir / RunDir.layer_cost_plot(_slug(cost.name)), colours),
                     f"Cost per layer: {cost.name}",
                     f"{cost.name}: latency and energy of each layer, coloured by core; "
                     "hatched: moving the layer's input from another core.")

@@ -140,8 +140,8 @@ def train_weights(run: Run, stage: int) -> None:
         run.fractions = sensitivity_fractions(sens, cfg.sensitivity_min_fraction)
         run.metrics.sensitivity.update(sens)
     params = [q for q in sn.weight_parameters() if q.requires_grad]
-    run.start_optimizer(make_optimizer(params, cfg.optimizer, cfg.lr, cfg.weight_decay))
-    assert run.optimizer is not None
+    optimizer = run.start_optimizer(make_optimizer(params, cfg.optimizer, cfg.lr,
+                                                   cfg.weight_decay))
     where = f"stage {stage}"
     bar = tqdm(total=total, initial=p.step, desc=f"stage {stage}",
                disable=not (run.main and run.cfg.progress), leave=False)
@@ -154,7 +154,7 @@ def train_weights(run: Run, stage: int) -> None:
                 continue  # resumed mid-epoch: the loader replays the epoch up to here
             if p.step >= total:
                 break
-            for group in run.optimizer.param_groups:
+            for group in optimizer.param_groups:
                 group["lr"] = lr_at(cfg, p.step, total)
             if stage == 2:
                 assert isinstance(cfg, Stage2Config)
@@ -162,7 +162,7 @@ def train_weights(run: Run, stage: int) -> None:
             else:
                 sn.set_noise_scale(run.cfg.stage1.noise_scale)
             paths = fair_paths(sn, step_generator(run.cfg.seed, stage, p.step))
-            loss, (c, n, due) = fair_step(run, batch, paths, run.optimizer, params,
+            loss, (c, n, due) = fair_step(run, batch, paths, optimizer, params,
                                           cfg.grad_clip, where)
             correct, seen = correct + c, seen + n
             acc = 100.0 * correct / seen if seen else float("nan")
@@ -223,8 +223,7 @@ def train_preferences(run: Run, evaluator: Any) -> None:
 
     cfg, sn, p = run.cfg.stage3, run.sn, run.progress
     logits = sn.arch_parameters()
-    run.start_optimizer(torch.optim.Adam(logits, lr=cfg.lr))
-    assert run.optimizer is not None
+    optimizer = run.start_optimizer(torch.optim.Adam(logits, lr=cfg.lr))
     sn.eval()
     bar = tqdm(total=cfg.steps, initial=p.step, desc="stage 3",
                disable=not (run.main and run.cfg.progress), leave=False)
@@ -235,9 +234,9 @@ def train_preferences(run: Run, evaluator: Any) -> None:
         log_probs = torch.stack([sn.log_prob(m) for m in mappings])
         loss = pairwise_hinge(log_probs, ranks, cfg.margin)
         check_loss(float(loss.detach()), p, run.cfg.explode_factor, "stage 3")
-        run.optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        run.optimizer.step()  # identical on every rank: same mappings, gathered scores
+        optimizer.step()  # identical on every rank: same mappings, gathered scores
         p.step += 1
         bar.update(1)
         bar.set_postfix(hinge=f"{float(loss.detach()):.4f}", fronts=int(ranks.max()) + 1)
