@@ -228,3 +228,31 @@ def test_all_analog_fit_counts_the_tiles_against_the_chips(result) -> None:
     digital = build_supernet(task.build_model(), task.example_input(8),
                              candidates=("fp32", "int8"))
     assert all_analog_fit(digital, table_for(digital, hermes)) is None  # no analog candidate
+
+
+@pytest.mark.parametrize("search", [True, False])
+def test_compare_config_mpaas_widens_and_searches_widths_as_run_does(monkeypatch,
+                                                                      search) -> None:
+    import hetmap.compare as cmp_mod
+    import hetmap.training
+    from hetmap.config import load_config
+
+    seen: dict = {}
+    monkeypatch.setattr(cmp_mod, "compare", lambda *a, **kw: seen.update(args=a, **kw))
+    monkeypatch.setattr(hetmap.training, "pretrain",
+                        lambda task, **kw: (task.build_model(), None))
+    cfg = load_config(None, ["task.name=digits", "method=mpaas",
+                             f"adapt.search={str(search).lower()}"])
+    cmp_mod.compare_config(cfg, ["mps"], log=lambda _: None)
+    task, model, _, _ = seen["args"]
+    width = sum(p.numel() for p in model.parameters())
+    assert width > sum(p.numel() for p in task.build_model().parameters())  # widened
+    assert bool(seen["widths"]) is search  # adapt.search: widths are choices, as in run
+
+
+def test_compare_config_refuses_a_gpu_it_would_not_use() -> None:
+    from hetmap.compare import compare_config
+    from hetmap.config import load_config
+
+    with pytest.raises(ConfigError, match="runs every method on the CPU"):
+        compare_config(load_config(None, ["task.name=digits", "device=cuda"]), ["mps"])

@@ -198,8 +198,16 @@ def compare_config(cfg: Any, methods: Sequence[str | MethodSpec] = METHODS, *,
     (the shared stage 1 + 2 and mps's stage 3), search (evaluations and seconds: every
     method's budget; objectives; draws), drift (times, repeats, members) and seeds
     `seed`, `seed + 1`, ... Constraints are not applied: every method is compared on its
-    whole front."""
+    whole front. A comparison runs on the CPU: `device: cuda` is refused, and `auto` says
+    so when a GPU is present."""
     from hetmap.pipeline import make_task
+
+    if cfg.device == "cuda":
+        raise ConfigError("hetmap compare runs every method on the CPU (its shared stage "
+                          "1-2, mappers and drift scoring are not moved to a GPU); set "
+                          "device: cpu or auto")
+    if cfg.device == "auto" and torch.cuda.is_available():
+        log("compare runs on the CPU; the GPU present is not used")
 
     task = make_task(cfg)
     model = None
@@ -213,9 +221,19 @@ def compare_config(cfg: Any, methods: Sequence[str | MethodSpec] = METHODS, *,
 
         model, _ = pretrain(task, epochs=cfg.model.pretrain_epochs, seed=cfg.seed,
                             progress=False, log=log)
+    widths: tuple[Any, ...] = ()
     if cfg.method == "mpaas":
-        model = adapted_model(model, task, cfg.hardware, cfg.analog,
-                              cfg.adapt.policy(cfg.seed))
+        from hetmap.adaptation import width_groups
+
+        # as `hetmap run` does: widened to fill the tiles; adapt.search: every widened
+        # group's width (original or adapted) a searchable choice of every method
+        adapted, report = _adapt(model, task, cfg.hardware, cfg.analog,
+                                 cfg.adapt.policy(cfg.seed))
+        if report.widened:
+            model = adapted
+            widths = width_groups(report) if cfg.adapt.search else ()
+        else:
+            log("mpaas: no group widens on this chip; the model is compared as given")
     budget = Budget(evaluations=cfg.search.evaluations, seconds=cfg.search.seconds)
     specs = method_specs(methods)
     stage3 = cfg.train.stage3.model_dump(include={"steps", "n_mappings", "exploration",
@@ -228,22 +246,28 @@ def compare_config(cfg: Any, methods: Sequence[str | MethodSpec] = METHODS, *,
                    drift_times=cfg.drift.times, drift_repeats=cfg.drift.repeats,
                    drift_members=drift_members or cfg.drift.members or 3,
                    draws=cfg.search.draws, seeds=[cfg.seed + k for k in range(seeds)],
-                   out=out, exclude=cfg.exclude, objectives=cfg.search.objectives, log=log)
+                   out=out, exclude=cfg.exclude, objectives=cfg.search.objectives,
+                   widths=widths, log=log)
 
 
 def adapted_model(model: nn.Module, task: Any, hardware: Any, analog: Any = None,
                   policy: Any = None) -> nn.Module | None:
     """MPAAS's network: every widenable group widened to fill the chip's tiles (None when
     nothing widens)."""
+    adapted, report = _adapt(model, task, hardware, analog, policy)
+    return adapted if report.widened else None
+
+
+def _adapt(model: nn.Module, task: Any, hardware: Any, analog: Any, policy: Any
+           ) -> tuple[nn.Module, Any]:
+    """`adaptation.adapt` against the chip's tiles: the widened model and its report."""
     from hetmap.adaptation import AdaptPolicy, adapt
     from hetmap.candidates.analog import AnalogConfig
     from hetmap.config import analog_for_hardware
 
     tile = analog_for_hardware(analog if analog is not None else AnalogConfig(), hardware).tile
-    adapted, report = adapt(model, task.example_input(8), tile=tile,
-                            policy=policy if policy is not None else AdaptPolicy(),
-                            hardware=hardware)
-    return adapted if report.widened else None
+    return adapt(model, task.example_input(8), tile=tile,
+                 policy=policy if policy is not None else AdaptPolicy(), hardware=hardware)
 
 
 def all_analog_fit(supernet: Supernet, cost_table: Any) -> TileFit | None:
@@ -286,7 +310,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
             drift_batches: int | None = None, drift_members: int = 3, draws: int = 8,
             seeds: int | Sequence[int] = 1, out: str | os.PathLike[str] | None = None,
             exclude: Sequence[str] = (), objectives: Sequence[str] | None = None,
-            log: Callable[[str], Any] = print) -> Comparison:
+            widths: Sequence[Any] = (), log: Callable[[str], Any] = print) -> Comparison:
     """Run every method in `methods` on one task, model and hardware over `seeds`.
 
     task: a Task or its name; model: the pretrained model (None: pretrain
@@ -302,7 +326,8 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     seeds: a count (0, 1, ...) or the seeds; out: write compare.md, compare.csv,
     compare.png and each front there; exclude: layers kept digital (fp32) for every
     method; objectives: the shared objectives every method is searched (unless its
-    MethodSpec says otherwise) and re-scored on (None: the Evaluator's defaults).
+    MethodSpec says otherwise) and re-scored on (None: the Evaluator's defaults); widths:
+    a widened model's groups as searchable width choices (`adaptation.width_groups`).
     `compare_config` runs it from a RunConfig."""
     from hetmap.hardware import table_for
     from hetmap.tasks import get_task
@@ -334,7 +359,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     # one analog geometry: the engine simulates the chip's tiles and DAC/ADC
     analog = analog_for_hardware(analog if analog is not None else AnalogConfig(), hardware)
     base = build_supernet(model, task.example_input(64), candidates=candidates, analog=analog,
-                          exclude=exclude)
+                          exclude=exclude, widths=widths)
     t0 = time.perf_counter()
     cost_table = table_for(base, hardware, example_input=task.example_input(1))
     log(f"cost table: {time.perf_counter() - t0:.1f} s")
@@ -345,7 +370,7 @@ def compare(task: Any, model: nn.Module | None = None, hardware: Any = "hermes-p
     footings: dict[tuple[str, ...], tuple[Supernet, Any]] = {(): (base, cost_table)}
     for extra in sorted(set(needs.values()) - {()}):
         ext = build_supernet(model, task.example_input(64), candidates=(*candidates, *extra),
-                             analog=analog, exclude=exclude)
+                             analog=analog, exclude=exclude, widths=widths)
         footings[extra] = (ext, table_for(ext, hardware, example_input=task.example_input(1)))
     footing = {label: footings[need] for label, need in needs.items()}
     result = Comparison([], [], settings=ComparisonSettings(
