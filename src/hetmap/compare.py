@@ -548,7 +548,7 @@ def _test_samples(task: Any, batch_size: int, seed: int, max_batches: int | None
     return n
 
 
-def _registered() -> list[str]:
+def _registered() -> tuple[str, ...]:
     from hetmap.search import strategy_names
 
     return strategy_names()

@@ -36,7 +36,7 @@ for _split in (HybridSplit(f) for f in HYBRID_FRACTIONS):
 
 
 def candidate_names() -> tuple[str, ...]:
-    return CANDIDATES.names()
+    return tuple(sorted(CANDIDATES.names()))
 
 
 def register_candidate(name: str, factory: Factory, *, replace: bool = False) -> None:

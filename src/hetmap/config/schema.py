@@ -206,7 +206,7 @@ class DriftSection(Section):
 def strategy_names() -> tuple[str, ...]:
     from hetmap.search import strategy_names as names
 
-    return tuple(names())
+    return names()
 
 
 

@@ -32,8 +32,8 @@ def register_model(name: str, factory: ModelFactory, *, replace: bool = False) -
     MODELS.register(name, factory, replace=replace)
 
 
-def model_names() -> list[str]:
-    return sorted(MODELS.names())
+def model_names() -> tuple[str, ...]:
+    return tuple(sorted(MODELS.names()))
 
 
 def build_model(name: str, **kwargs: object) -> nn.Module:

@@ -93,8 +93,8 @@ def register_strategy(name: str, factory: Callable[..., Strategy] | None = None,
     return STRATEGIES.register(name, factory, replace=replace)
 
 
-def strategy_names() -> list[str]:
-    return sorted(STRATEGIES.names())
+def strategy_names() -> tuple[str, ...]:
+    return tuple(sorted(STRATEGIES.names()))
 
 
 def get_strategy(name: str | Strategy, **options: Any) -> Strategy:

@@ -30,8 +30,8 @@ def register_task(name: str, factory: TaskFactory | str, *, replace: bool = Fals
     TASKS.register(name, factory, replace=replace)
 
 
-def task_names() -> list[str]:
-    return sorted(TASKS.names())
+def task_names() -> tuple[str, ...]:
+    return tuple(sorted(TASKS.names()))
 
 
 def _factory(path: str) -> TaskFactory:
