@@ -8,7 +8,7 @@ from torch import nn
 
 from hetmap import AnalogConfig, CandidateLayer, Mapping, build_supernet
 from hetmap.evaluation import Evaluator
-from hetmap.search import search
+from hetmap.search import Member, search
 
 aihwkit = pytest.importorskip("aihwkit")
 
@@ -95,8 +95,9 @@ def test_rescore_front_with_drift(setup) -> None:
     _, sn, loader = setup
     ev = Evaluator(sn, None, objectives=("analog_mac_ratio", "digital_weight_bytes"))
     front = search(sn, ev, strategy="random", budget=6, seed=0)
-    for m in front:  # accuracy is no objective here: rescoring adds it to every member
-        m.scores.setdefault("accuracy", 0.0)
+    # accuracy is no objective here: rescoring adds it to every member
+    front = front.with_members([Member(m.mapping, m.scores | {"accuracy": 0.0})
+                                for m in front])
     out = rescore_drift(front, sn, loader, time=3600.0, repeats=1, prune=False)
     assert len(out) == len(front)
     for m in out:

@@ -18,6 +18,7 @@ from hetmap.evaluation.objectives import (
     parse_horizon,
     to_minimisation,
 )
+from hetmap.evaluation.scores import Scores, is_score_name
 
 __all__ = [
     "DEFAULT_OBJECTIVES",
@@ -28,6 +29,7 @@ __all__ = [
     "Evaluator",
     "Horizon",
     "Objective",
+    "Scores",
     "batchnorms",
     "calibration_inputs",
     "crowding_distance",
@@ -35,6 +37,7 @@ __all__ = [
     "evaluate_drift",
     "get_objective",
     "hypervolume",
+    "is_score_name",
     "non_dominated",
     "pareto_ranks",
     "parse_constraints",

@@ -44,6 +44,7 @@ from hetmap.evaluation.objectives import (
     get_objective,
     to_minimisation,
 )
+from hetmap.evaluation.scores import Scores
 from hetmap.evaluation.shared import Replay, ReplayMismatch, SharedPaths
 from hetmap.mapping import Mapping
 from hetmap.supernet import Supernet
@@ -381,7 +382,7 @@ class Evaluator:
         return values
 
     def scores(self, mappings: Sequence[Mapping],
-               extra: Sequence[str] = ()) -> list[dict[str, float]]:
+               extra: Sequence[str] = ()) -> list[Scores]:
         """Objective values (natural units and directions) of each mapping, plus the
         `extra` quantities asked for (e.g. constraint inputs like 'accuracy_drop')."""
         mappings = list(mappings)
@@ -424,7 +425,7 @@ class Evaluator:
                     row[name] = ref - acc[i]  # type: ignore[index]
                 else:
                     row[name] = float(hw[name][i])
-            rows.append(row)
+            rows.append(Scores(row))
         return rows
 
     def matrix(self, mappings: Sequence[Mapping]) -> np.ndarray:

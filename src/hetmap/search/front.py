@@ -16,6 +16,7 @@ import numpy as np
 
 from hetmap.errors import ConfigError, MappingError
 from hetmap.evaluation.objectives import OBJECTIVES, get_objective, hypervolume, non_dominated
+from hetmap.evaluation.scores import Scores
 from hetmap.io import atomic_write_text
 from hetmap.mapping import Mapping
 from hetmap.rundir import RunDir
@@ -29,10 +30,14 @@ class Member:
     """One mapping on the front and its scores (objectives plus constraint quantities)."""
 
     mapping: Mapping
-    scores: dict[str, float]
+    scores: Scores  # a plain dict given is checked into one
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.scores, Scores):
+            object.__setattr__(self, "scores", Scores(self.scores))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scores": dict(self.scores), "mapping": self.mapping.to_dict()}
+        return {"scores": self.scores.to_dict(), "mapping": self.mapping.to_dict()}
 
 
 @dataclass

@@ -12,6 +12,7 @@ import numpy as np
 from hetmap.distributed import is_distributed
 from hetmap.evaluation import Evaluator, hypervolume, non_dominated, to_minimisation
 from hetmap.evaluation.objectives import Constraint
+from hetmap.evaluation.scores import Scores
 from hetmap.mapping import Mapping
 from hetmap.search.budget import Budget
 from hetmap.supernet import Supernet
@@ -38,7 +39,7 @@ class SearchProblem:
         self.ideal, self.ref = evaluator.reference_point()
         self.extra = tuple(dict.fromkeys(c.name for c in self.constraints
                                          if c.name not in evaluator.names))
-        self.archive: dict[Mapping, dict[str, float]] = {}
+        self.archive: dict[Mapping, Scores] = {}
         self.mappings: list[Mapping] = []  # archive order = rows of X, F, CV
         self.X = np.zeros((0, len(self.layers)), dtype=np.int64)
         self.F = np.zeros((0, len(self.objectives)))

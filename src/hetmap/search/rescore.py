@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hetmap.evaluation.drift import DriftResult, evaluate_drift
-from hetmap.search.front import ParetoFront
+from hetmap.search.front import Member, ParetoFront
 from hetmap.supernet import Supernet
 
 
@@ -21,7 +21,7 @@ def rescore_drift(front: ParetoFront, supernet: Supernet, task_or_loader: Any, *
                        seed=seed, **drift_options)
         for m in front.members]
     out = front.rescored("accuracy", [r.mean[0] for r in results], prune=False)
-    for member, r in zip(out.members, results):
-        member.scores["accuracy_std"] = r.std[0]
-        member.scores["drift_time_s"] = float(time)
+    out = out.with_members([Member(m.mapping, m.scores | {"accuracy_std": r.std[0],
+                                                          "drift_time_s": float(time)})
+                            for m, r in zip(out.members, results)])
     return out.pruned() if prune else out
