@@ -13,7 +13,16 @@ from hetmap.errors import ConfigError
 from hetmap.mapping import Mapping
 from hetmap.report.comparison import MappingRecord, Spread
 from hetmap.report.results import ReportedRow, markdown_table, summarise
-from hetmap.reproduce import FULL, CaseResult, RunInfo, cases_for, render, write_results
+from hetmap.reproduce import (
+    FULL,
+    CaseResult,
+    RunInfo,
+    cases_for,
+    load_results,
+    render,
+    write_results,
+)
+from hetmap.training import PretrainMetrics
 
 MAPPING = Mapping({"conv1": "analog", "fc": "int8"}, "abc")
 
@@ -84,7 +93,8 @@ def test_render_rewrites_the_text_from_results_json_alone(tmp_path) -> None:
     rows = [_row("mps", 0, 90.0), _row("mps", 1, 92.0), _row("all-analog", 0, 85.0)]
     (tmp_path / "f.png").write_bytes(b"\x89PNG")
     run = RunInfo("hetmap reproduce", FULL, 600.0, revision="abc1234", machine="box")
-    write_results([CaseResult(case, "accuracy", rows, [tmp_path / "f.png"], {}, 60.0)],
+    pre = PretrainMetrics(val=97.0, test=96.5, train_loss=0.1, steps=240, wall_s=30.0)
+    write_results([CaseResult(case, "accuracy", rows, [tmp_path / "f.png"], pre, 60.0)],
                   tmp_path, run, running=["MobileNetV2 / MNIST 5k"])
     first = (tmp_path / "results.md").read_text()
     assert "at revision abc1234 on box, in 10.0 min" in first
@@ -94,6 +104,7 @@ def test_render_rewrites_the_text_from_results_json_alone(tmp_path) -> None:
     render(tmp_path)
     again = (tmp_path / "results.md").read_text()
     assert again == first  # all of it from results.json
+    assert load_results(tmp_path)[1][0].pretrain == pre  # typed again on reading
     assert "rendered from the run's results.json" in again  # (this checkout is not abc1234)
     # --resume: the finished case is reused (budgets must match), only the rest would run
     from hetmap.reproduce import QUICK, reproduce
@@ -165,7 +176,7 @@ def test_a_failing_case_is_reported_and_the_others_still_run(tmp_path, monkeypat
     def fake(case, b, out, quick, log=print):
         if case.key == "fcn-mnistseg":
             raise ValueError("Only one group is supported")
-        return CaseResult(case, "accuracy", [_row("mps", 0, 90.0)], [], {}, 1.0)
+        return CaseResult(case, "accuracy", [_row("mps", 0, 90.0)], [], None, 1.0)
 
     monkeypatch.setattr(rp, "run_case", fake)
     with pytest.raises(TrainingError, match=r"1 case.*FCN-ResNet-8 / mnist-seg: ValueError"):
@@ -193,7 +204,7 @@ def test_a_heavy_case_scales_every_methods_budgets_down_alike(tmp_path) -> None:
     run = RunInfo("hetmap reproduce", FULL, 60.0, revision="abc1234", machine="box")
     row = replace(_row("mps", 0, 90.0), case=heavy.key)
     fit = TileFit(tiles=194, chip_tiles=64, tile="256x256", fits=False)
-    write_results([CaseResult(heavy, "accuracy", [row], [], {}, 60.0, all_analog=fit)],
+    write_results([CaseResult(heavy, "accuracy", [row], [], None, 60.0, all_analog=fit)],
                   tmp_path, run)
     md = (tmp_path / "results.md").read_text()
     assert 'Budgets scaled down for this case (every method alike): `{"stage_steps": 8' in md
@@ -207,13 +218,13 @@ def test_resume_reruns_a_case_whose_budgets_changed(tmp_path, monkeypatch) -> No
     case = cases_for(["resnet20-mnist"])[0]
     run = RunInfo("hetmap reproduce", FULL, 60.0, revision="abc1234", machine="box")
     old = replace(case, budgets={"seeds": 1})
-    write_results([CaseResult(old, "accuracy", [_row("mps", 0, 90.0)], [], {}, 60.0)],
+    write_results([CaseResult(old, "accuracy", [_row("mps", 0, 90.0)], [], None, 60.0)],
                   tmp_path, run)
     ran: list[str] = []
 
     def fake(case, b, out, quick, log=print):
         ran.append(case.key)
-        return CaseResult(case, "accuracy", [_row("mps", 0, 91.0)], [], {}, 1.0)
+        return CaseResult(case, "accuracy", [_row("mps", 0, 91.0)], [], None, 1.0)
 
     monkeypatch.setattr(rp, "run_case", fake)
     lines: list[str] = []

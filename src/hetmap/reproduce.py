@@ -42,6 +42,7 @@ from hetmap.report.comparison import (
     drift_key,
 )
 from hetmap.report.results import SCHEMA_VERSION, TIMES, ReportedRow, markdown_table, summarise
+from hetmap.training.pretrain import PretrainMetrics
 
 Log = Callable[[str], Any]
 ANCHORS = ("all-fp32", "all-int8", "all-analog")
@@ -204,7 +205,7 @@ class CaseResult:
     metric: str
     rows: list[ReportedRow]  # one per method x seed (the reported member)
     figures: list[Path]  # written by run_case into the results folder
-    pretrain: dict[str, float]
+    pretrain: PretrainMetrics | None  # None: its model came from the cache
     seconds: float
     revision: str = ""  # the revision that ran it ("": this one)
     all_analog: TileFit | None = None  # its tiles against the chip's; None: not recorded
@@ -220,12 +221,12 @@ class CasePart:
     metric: str
     comparisons: dict[str, Comparison]
     rows: dict[str, list[ReportedRow]]  # comparison name -> its reported rows
-    pretrain: dict[str, float]
+    pretrain: PretrainMetrics | None  # None: its model came from the cache
     seconds: float
 
 
 def pretrained(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print
-               ) -> tuple[Any, Any, dict[str, float]]:
+               ) -> tuple[Any, Any, PretrainMetrics | None]:
     """The case's task, its pretrained model and the pretraining's metrics, trained once
     and cached under out/cache (keyed by the task, its options and epochs; a lock keeps two
     processes from training the same one)."""
@@ -246,16 +247,26 @@ def pretrained(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     with open(ckpt.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        metrics_file = ckpt.with_suffix(".json")
+        metrics: PretrainMetrics | None = None
         if ckpt.exists():
             load_checkpoint(model, ckpt)
-            metrics_file = ckpt.with_suffix(".json")
-            metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+            if metrics_file.exists():
+                metrics = pretrain_metrics(json.loads(metrics_file.read_text()))
         else:
-            model, trained = pretrain(task, model, epochs=b.pretrain_epochs, out=ckpt,
+            model, metrics = pretrain(task, model, epochs=b.pretrain_epochs, out=ckpt,
                                       progress=False, log=log)
-            metrics = trained.to_dict()
-            atomic_write_text(ckpt.with_suffix(".json"), json.dumps(metrics))
+            atomic_write_text(metrics_file, json.dumps(metrics.to_dict()))
     return task, model.eval(), metrics
+
+
+def pretrain_metrics(d: dict[str, Any] | None) -> PretrainMetrics | None:
+    """PretrainMetrics from their JSON form (results.json, the cache), None for none."""
+    if not d:
+        return None
+    return PretrainMetrics(val=float(d["val"]), test=float(d["test"]),
+                           train_loss=float(d["train_loss"]), steps=int(d["steps"]),
+                           wall_s=float(d["wall_s"]))
 
 
 def run_part(case: Case, b: Budgets, out: Path, quick: bool, seeds: Sequence[int] | None = None,
@@ -311,7 +322,7 @@ def finish_case(parts: Sequence[CasePart], out: Path) -> CaseResult:
     rows = [r for name in comparisons for p in parts for r in p.rows[name]]
     figures = plots(case, parts[0].metric, rows, comparisons, out)
     return CaseResult(case, parts[0].metric, rows, figures,
-                      next((p.pretrain for p in parts if p.pretrain), {}),
+                      next((p.pretrain for p in parts if p.pretrain is not None), None),
                       sum(p.seconds for p in parts), revision(),
                       comparisons["main"].all_analog)
 
@@ -539,7 +550,7 @@ def write_results(results: Sequence[CaseResult], folder: Path, run: RunInfo,
         summary = summarise(res.rows)
         lines += [f"\n## {res.case.title}\n",
                   f"Test metric: {res.metric}. {len(res.rows)} reported rows, "
-                  f"{res.seconds / 60:.1f} min."
+                  f"{res.seconds / 60:.1f} min in one process (its seeds' jobs summed)."
                   + (f" Budgets scaled down for this case (every method alike): "
                      f"`{json.dumps(res.case.budgets)}`." if res.case.budgets else "") + "\n",
                   markdown_table(summary, res.metric),
@@ -549,7 +560,8 @@ def write_results(results: Sequence[CaseResult], folder: Path, run: RunInfo,
     lines.append(DISCUSSION)
     state = {"schema_version": SCHEMA_VERSION, "run": {**asdict(run), "budgets": asdict(b)},
              "cases": [{"case": asdict(r.case), "metric": r.metric, "seconds": r.seconds,
-                        "figures": [p.name for p in r.figures], "pretrain": r.pretrain,
+                        "figures": [p.name for p in r.figures],
+                        "pretrain": None if r.pretrain is None else r.pretrain.to_dict(),
                         "revision": r.revision or run.revision, "all_analog":
                             None if r.all_analog is None else asdict(r.all_analog)}
                        for r in results], "running": list(running),
@@ -583,7 +595,8 @@ def load_results(folder: str | os.PathLike[str]
         for r in state["rows"]:
             by_case.setdefault(r["case"], []).append(ReportedRow.from_dict(r, version))
         results = [CaseResult(Case(**c["case"]), c["metric"], by_case.get(c["case"]["key"], []),
-                              [folder / f for f in c["figures"]], c["pretrain"],
+                              [folder / f for f in c["figures"]],
+                              pretrain_metrics(c["pretrain"]),
                               float(c["seconds"]), c.get("revision", info.revision),
                               None if c.get("all_analog") is None
                               else TileFit(**c["all_analog"]))
