@@ -354,7 +354,7 @@ def stage_evaluate(s: Session, front: Any = None) -> dict[str, Any]:
                 drifts[name] = DriftResult(tuple(cfg.drift.times),
                                            [[test[name]] for _ in cfg.drift.times],
                                            s.task.metric_name, mapping, cfg.seed,
-                                           {"split": "test", "samples": sizes["test"]})
+                                           split="test", samples=sizes["test"])
                 continue
             s.log(f"drift: {name} at {len(cfg.drift.times)} times x {cfg.drift.repeats} "
                   f"programming draws on the test split ({sizes['test']} samples)")

@@ -252,21 +252,13 @@ def pretrained(case: Case, b: Budgets, out: Path, quick: bool, log: Log = print
         if ckpt.exists():
             load_checkpoint(model, ckpt)
             if metrics_file.exists():
-                metrics = pretrain_metrics(json.loads(metrics_file.read_text()))
+                metrics = PretrainMetrics.from_dict(json.loads(metrics_file.read_text()))
         else:
             model, metrics = pretrain(task, model, epochs=b.pretrain_epochs, out=ckpt,
                                       progress=False, log=log)
             atomic_write_text(metrics_file, json.dumps(metrics.to_dict()))
     return task, model.eval(), metrics
 
-
-def pretrain_metrics(d: dict[str, Any] | None) -> PretrainMetrics | None:
-    """PretrainMetrics from their JSON form (results.json, the cache), None for none."""
-    if not d:
-        return None
-    return PretrainMetrics(val=float(d["val"]), test=float(d["test"]),
-                           train_loss=float(d["train_loss"]), steps=int(d["steps"]),
-                           wall_s=float(d["wall_s"]))
 
 
 def run_part(case: Case, b: Budgets, out: Path, quick: bool, seeds: Sequence[int] | None = None,
@@ -596,7 +588,8 @@ def load_results(folder: str | os.PathLike[str]
             by_case.setdefault(r["case"], []).append(ReportedRow.from_dict(r, version))
         results = [CaseResult(Case(**c["case"]), c["metric"], by_case.get(c["case"]["key"], []),
                               [folder / f for f in c["figures"]],
-                              pretrain_metrics(c["pretrain"]),
+                              PretrainMetrics.from_dict(c["pretrain"])
+                              if c["pretrain"] else None,
                               float(c["seconds"]), c.get("revision", info.revision),
                               None if c.get("all_analog") is None
                               else TileFit(**c["all_analog"]))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -50,7 +50,8 @@ class DriftResult:
     metric_name: str = "accuracy"
     mapping: Mapping | None = None
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None  # the task's split scored ("given": batches passed in)
+    samples: int | None = None  # samples per score
 
     @property
     def mean(self) -> list[float]:
@@ -83,7 +84,9 @@ class DriftResult:
         return {"metric": self.metric_name, "seed": self.seed, "repeats": self.repeats,
                 "times_s": list(self.times), "mean": self.mean, "std": self.std,
                 "ci95": self.ci95, "values": self.values,
-                "mapping": None if self.mapping is None else self.mapping.to_dict(), **self.extra}
+                "mapping": None if self.mapping is None else self.mapping.to_dict(),
+                **({} if self.split is None else {"split": self.split}),
+                **({} if self.samples is None else {"samples": self.samples})}
 
     def __str__(self) -> str:
         rows = [f"t={t:>10.0f} s: {m:6.2f} +- {s:5.2f}"
@@ -444,4 +447,4 @@ def evaluate_drift(model_or_supernet: nn.Module, mapping: Mapping | None = None,
     samples = sum(len(b[1]) for b in batches)
     return DriftResult(times, values, getattr(task, "metric_name", "accuracy"),
                        mapping if isinstance(model_or_supernet, Supernet) else None, seed,
-                       {"split": split if task is not None else "given", "samples": samples})
+                       split=split if task is not None else "given", samples=samples)

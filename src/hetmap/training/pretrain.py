@@ -39,6 +39,13 @@ class PretrainMetrics:
     def to_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PretrainMetrics:
+        """From `to_dict()`'s form (pretrain.json, results.json)."""
+        return cls(val=float(d["val"]), test=float(d["test"]),
+                   train_loss=float(d["train_loss"]), steps=int(d["steps"]),
+                   wall_s=float(d["wall_s"]))
+
 
 def pretrain(task: Task | str, model: nn.Module | None = None, *, epochs: int | None = None,
              lr: float | None = None, batch_size: int | None = None,
