@@ -27,7 +27,8 @@ DEMO_OVERRIDES: tuple[str, ...] = (
     # has mostly-analog members to choose from (three left it only all-analog's twin)
     "drift.members=5",
     # a few hundred steps do not repay torch.compile's graphs (the first stage-1 step took
-    # 49 s compiling them): eager kernels, the same numerics; `time make demo` 6:38 -> 2:37
+    # 49 s compiling them): eager kernels, the same numerics. `time make demo` on the idle
+    # machine: 6:38 compiled with three drift members, 2:37 eager with three, 4:27 as set here
     "analog.fuse=false",
 )
 
