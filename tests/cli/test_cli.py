@@ -94,8 +94,11 @@ def test_ctrl_c_during_training_leaves_a_resumable_run(tmp_path) -> None:
             "train.stage2.epochs=3", "--set", "train.checkpoint_steps=1", "--set",
             "train.stage3.steps=2", "--set", "train.stage3.tau_mappings=0", "--set",
             "train.progress=false", "--set", "device=cpu"]
+    # a background job of a non-interactive shell (a CI runner's) ignores SIGINT, and Python
+    # keeps an inherited SIG_IGN: the child gets the default disposition back
     proc = subprocess.Popen([sys.executable, "-m", "hetmap", "train", "--out", str(out), *sets],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     checkpoint = out / "train" / "checkpoint.pt"
     # a generous deadline, not a speed claim: pretraining, the first native-kernel build
     # and stage 1's analog passes come before the first checkpoint, on a possibly busy machine
